@@ -1,0 +1,3 @@
+"""Menura: a self-hostable marketing automation engine behind a Klaviyo-compatible API."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Business rules, one module per entity: no HTTP, no SQL strings."""

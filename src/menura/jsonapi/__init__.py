@@ -1,0 +1,1 @@
+"""Klaviyo's JSON:API dialect, independent of any resource."""

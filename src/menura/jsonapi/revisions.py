@@ -1,0 +1,53 @@
+"""The `revision` header: which published Klaviyo revisions are accepted.
+
+Where a later revision changed a shape, code asks `at_least(revision, "YYYY-MM-DD")`, so all
+per-revision differences are found by searching for that call.
+"""
+
+from __future__ import annotations
+
+import re
+
+from menura.jsonapi.errors import ApiError
+
+# Generally available revisions from 2024 on, as published in Klaviyo's changelog.
+GA_REVISIONS: tuple[str, ...] = (
+    "2024-02-15",
+    "2024-05-15",
+    "2024-06-15",
+    "2024-07-15",
+    "2024-10-15",
+    "2025-01-15",
+    "2025-04-15",
+    "2025-07-15",
+    "2025-10-15",
+    "2026-01-15",
+    "2026-04-15",
+    "2026-07-15",
+    "2026-10-15",
+)
+DEFAULT_REVISION = "2026-07-15"
+_FORMAT = re.compile(r"^(\d{4}-\d{2}-\d{2})(\.[a-z0-9]+)?$")
+
+
+def parse_revision(header: str | None) -> str:
+    """Return the revision date a request asked for, or raise the 400 Klaviyo answers."""
+    if header is None or not header.strip():
+        raise ApiError(400, "revision_header_missing", "Missing revision header.",
+                       "The 'revision' header is required. Use a date such as "
+                       f"'{DEFAULT_REVISION}'.", parameter="revision")
+    match = _FORMAT.match(header.strip())
+    if not match:
+        raise ApiError(400, "invalid_revision", "Invalid revision header.",
+                       f"'{header}' is not a valid revision. The format is YYYY-MM-DD[.suffix].",
+                       parameter="revision")
+    date = match.group(1)
+    if date not in GA_REVISIONS:
+        raise ApiError(400, "invalid_revision", "Invalid revision header.",
+                       f"Revision '{date}' does not exist. Valid revisions: {', '.join(GA_REVISIONS)}.",
+                       parameter="revision")
+    return date
+
+
+def at_least(revision: str, since: str) -> bool:
+    return revision >= since

@@ -1,0 +1,1 @@
+"""Storage: tables, migrations and queries. The only package that knows SQL dialects."""

@@ -1,0 +1,84 @@
+"""Validate response bodies against the schemas of Klaviyo's official OpenAPI spec (read from
+../shared; tests that need it skip, saying so, when it is absent)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+SPEC_PATH = Path(__file__).resolve().parents[2] / "shared" / "reference" / "klaviyo-openapi" / "stable.json"
+
+
+@lru_cache(maxsize=1)
+def load_spec() -> dict[str, Any]:
+    return json.loads(SPEC_PATH.read_text())
+
+
+@lru_cache(maxsize=1)
+def operations() -> dict[str, tuple[str, str, dict[str, Any]]]:
+    out = {}
+    for path, item in load_spec()["paths"].items():
+        for method, op in item.items():
+            if isinstance(op, dict) and "operationId" in op:
+                out[op["operationId"]] = (method.upper(), path, op)
+    return out
+
+
+def _to_json_schema(node: Any) -> Any:
+    """OpenAPI 3.0 `nullable: true` -> JSON Schema `type: [T, "null"]`; refs stay refs."""
+    if isinstance(node, dict):
+        node = {k: _to_json_schema(v) for k, v in node.items()}
+        if node.pop("nullable", False):
+            if "type" in node:
+                node["type"] = [node["type"], "null"]
+            elif "$ref" in node or "allOf" in node or "oneOf" in node or "anyOf" in node:
+                node = {"anyOf": [node, {"type": "null"}]}
+            if "enum" in node:
+                node["enum"] = [*node["enum"], None]
+        return node
+    if isinstance(node, list):
+        return [_to_json_schema(v) for v in node]
+    return node
+
+
+@lru_cache(maxsize=1)
+def _components() -> dict[str, Any]:
+    return _to_json_schema(copy.deepcopy(load_spec()["components"]))
+
+
+def response_schema(operation_id: str, status: int) -> dict[str, Any] | None:
+    _, _, op = operations()[operation_id]
+    responses = op["responses"]
+    entry = responses.get(str(status)) or responses.get(f"{str(status)[0]}XX")
+    if entry is None:
+        raise AssertionError(f"{operation_id} does not document status {status}")
+    if "$ref" in entry:
+        entry = load_spec()["components"]["responses"][entry["$ref"].rsplit("/", 1)[1]]
+    content = entry.get("content")
+    if not content:
+        return None
+    schema = next(iter(content.values()))["schema"]
+    return {**_to_json_schema(schema), "components": _components()}
+
+
+def assert_matches_spec(operation_id: str, status: int, body: Any) -> None:
+    """The body (already decoded JSON) is what the spec says `operation_id` answers with `status`."""
+    if not SPEC_PATH.exists():
+        pytest.skip(f"Klaviyo spec not found at {SPEC_PATH}; schema validation skipped")
+    schema = response_schema(operation_id, status)
+    if schema is None:
+        assert body in (None, b"", ""), f"{operation_id} {status} should have no body"
+        return
+    jsonschema.validate(body, schema, cls=jsonschema.Draft7Validator)
+
+
+def operation_facts(operation_id: str) -> tuple[str, str, list[str], dict[str, str]]:
+    """(method, path, scopes, rate limit) as the spec declares them."""
+    method, path, op = operations()[operation_id]
+    return method, path, op.get("x-klaviyo-scopes", []), op.get("x-klaviyo-ratelimit", {})

@@ -3,7 +3,7 @@
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-from menura.store.tables import metadata
+from menura.store.schema import metadata
 
 config = context.config
 

@@ -87,7 +87,7 @@ class RunningServer:
     operator_token: str
 
     @property
-    def db(self):  # noqa: ANN201
+    def db(self):
         return self.services.db  # type: ignore[attr-defined]
 
 
@@ -137,7 +137,7 @@ def other_account(server: RunningServer) -> Account:
 
 
 @pytest.fixture
-def sdk(server: RunningServer, account: Account):  # noqa: ANN201
+def sdk(server: RunningServer, account: Account):
     from klaviyo_api import KlaviyoAPI
 
     return KlaviyoAPI(account.key, test_host=server.url, max_retries=0)
@@ -151,7 +151,7 @@ def http(server: RunningServer, account: Account) -> Iterator[httpx.Client]:
         yield client
 
 
-def sdk_for(server: RunningServer, key: str):  # noqa: ANN201
+def sdk_for(server: RunningServer, key: str):
     from klaviyo_api import KlaviyoAPI
 
     return KlaviyoAPI(key, test_host=server.url, max_retries=0)

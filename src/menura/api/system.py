@@ -7,10 +7,10 @@ import html
 from typing import Any
 
 import msgspec
+from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
-from sqlalchemy import text
 
 from menura import __version__, metrics
 from menura.api.operation import Operation

@@ -10,6 +10,8 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	# The next SDK generation (revision 2026-10-15), kept apart: tests run it in a subprocess.
+	rm -rf .sdk25 && $(BIN)/python -m pip install --quiet --no-deps --target .sdk25 "klaviyo-api>=25,<26"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -47,6 +47,18 @@ QUEUE_DEPTH = Gauge(
 )
 
 
+_measured_kinds: set[str] = set()
+
+
+def set_queue_depth(depth: dict[str, int]) -> None:
+    """Publish unfinished work per kind; kinds that drained since the last measurement read 0."""
+    for kind in _measured_kinds - depth.keys():
+        QUEUE_DEPTH.labels(kind=kind).set(0)
+    for kind, count in depth.items():
+        QUEUE_DEPTH.labels(kind=kind).set(count)
+    _measured_kinds.update(depth)
+
+
 def observe_request(operation: str, method: str, status: int, seconds: float) -> None:
     """Record one answered request. ``operation`` is the API operation id, never a raw path
     (label values must stay few)."""

@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     public_url: str = ""
     worker_poll_seconds: float = 0.5
     work_lease_seconds: float = 60.0
+    work_modules: str = ""  # comma-separated extra modules whose import registers work handlers
     max_body_bytes: int = 5 * 1024 * 1024
 
     @field_validator("rate_limits")

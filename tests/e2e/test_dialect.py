@@ -64,3 +64,12 @@ def test_health_metrics_openapi_docs(server, http):
     assert document["paths"]["/api/accounts"]["get"]["operationId"] == "get_accounts"
     page = httpx.get(f"{server.url}/docs")
     assert page.status_code == 200 and "get_accounts" in page.text
+
+
+def test_metrics_report_queue_depth(server):
+    from menura.store import work
+
+    with server.db.write() as conn:
+        work.enqueue(conn, kind="test.never-handled", payload={}, now=server.services.clock.now())
+    text = httpx.get(f"{server.url}/metrics").text
+    assert 'menura_work_queue_depth{kind="test.never-handled"} 1.0' in text

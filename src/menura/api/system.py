@@ -8,6 +8,7 @@ from typing import Any
 
 import msgspec
 from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
@@ -15,6 +16,7 @@ from starlette.routing import Route
 from menura import __version__, metrics
 from menura.api.operation import Operation
 from menura.services import Services
+from menura.store import work
 
 
 def _parameters(op: Operation) -> list[dict[str, Any]]:
@@ -124,15 +126,19 @@ def routes(services: Services, operations: list[Operation]) -> list[Route]:
                 conn.execute(text("SELECT 1"))
             return True
 
-        from starlette.concurrency import run_in_threadpool
-
         try:
             await run_in_threadpool(check)
         except Exception:
             return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
         return JSONResponse({"status": "ok", "version": __version__})
 
+    def measure_queues() -> None:
+        with services.db.read() as conn:
+            depth = work.queue_depth_by_kind(conn)
+        metrics.set_queue_depth(depth)
+
     async def metrics_endpoint(_request: Request) -> Response:
+        await run_in_threadpool(measure_queues)
         body, content_type = metrics.render_metrics()
         return Response(body, media_type=content_type)
 

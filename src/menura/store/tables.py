@@ -82,6 +82,9 @@ tag_groups = Table(
     Column("created", UtcDateTime, nullable=False),
     UniqueConstraint("account_id", "name"),
 )
+# Exactly one default tag group per account, even when two requests create it lazily at once.
+Index("uq_tag_groups_one_default", tag_groups.c.account_id, unique=True,
+      sqlite_where=tag_groups.c.default, postgresql_where=tag_groups.c.default)
 
 tags = Table(
     "tags",
@@ -129,4 +132,6 @@ work_items = Table(
     Column("finished", UtcDateTime),
     UniqueConstraint("kind", "dedupe_key"),
     Index("ix_work_items_due", "status", "run_at"),
+    # maintenance.purge_work finds old done/failed items by when they finished.
+    Index("ix_work_items_finished", "status", "finished"),
 )

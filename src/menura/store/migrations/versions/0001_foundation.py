@@ -61,6 +61,9 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_tag_groups')),
     sa.UniqueConstraint('account_id', 'name', name=op.f('uq_tag_groups_account_id_name'))
     )
+    with op.batch_alter_table('tag_groups', schema=None) as batch_op:
+        batch_op.create_index('uq_tag_groups_one_default', ['account_id'], unique=True, sqlite_where=sa.text('"default"'), postgresql_where=sa.text('"default"'))
+
     op.create_table('work_items',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('account_id', sa.String(length=32), nullable=True),
@@ -84,6 +87,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('work_items', schema=None) as batch_op:
         batch_op.create_index('ix_work_items_due', ['status', 'run_at'], unique=False)
+        batch_op.create_index('ix_work_items_finished', ['status', 'finished'], unique=False)
 
     op.create_table('tags',
     sa.Column('id', sa.String(length=64), nullable=False),
@@ -125,9 +129,13 @@ def downgrade() -> None:
 
     op.drop_table('tags')
     with op.batch_alter_table('work_items', schema=None) as batch_op:
+        batch_op.drop_index('ix_work_items_finished')
         batch_op.drop_index('ix_work_items_due')
 
     op.drop_table('work_items')
+    with op.batch_alter_table('tag_groups', schema=None) as batch_op:
+        batch_op.drop_index('uq_tag_groups_one_default', sqlite_where=sa.text('"default"'), postgresql_where=sa.text('"default"'))
+
     op.drop_table('tag_groups')
     op.drop_table('api_keys')
     op.drop_table('server_state')

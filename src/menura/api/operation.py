@@ -76,7 +76,7 @@ class Ctx:
 def validation_error(message: str) -> ApiError:
     """Turn msgspec's "... - at `$.data.attributes.name`" into a JSON:API pointer."""
     detail, _, where = message.partition(" - at `")
-    pointer = "/data"
+    pointer = ""
     if where:
         path = where.rstrip("`")
         if path.startswith("$"):
@@ -92,7 +92,7 @@ def validation_error(message: str) -> ApiError:
         name = detail.split("`")[1]
         pointer = pointer.rstrip("/") + "/" + name
         detail = f"'{name}' is not a valid field for this resource."
-    return errors.invalid(detail, pointer=pointer)
+    return errors.invalid(detail, pointer=pointer or "/")
 
 
 Handler = Callable[[Ctx], Reply | dict[str, Any] | None]

@@ -62,8 +62,8 @@ def parse_error(detail: str) -> ApiError:
     return ApiError(400, "parse_error", "Malformed request.", detail, pointer="/data")
 
 
-def not_found(detail: str = "Not found.") -> ApiError:
-    return ApiError(404, "not_found", "Not found.", detail)
+def not_found(detail: str = "Not found.", *, pointer: str | None = None) -> ApiError:
+    return ApiError(404, "not_found", "Not found.", detail, pointer=pointer)
 
 
 def not_authenticated(detail: str = "Missing or invalid authorization scheme. Please use Klaviyo-API-Key.") -> ApiError:

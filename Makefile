@@ -20,7 +20,7 @@ serve: $(STAMP)
 	$(BIN)/menura serve
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check .
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest

@@ -73,3 +73,14 @@ def test_metrics_report_queue_depth(server):
         work.enqueue(conn, kind="test.never-handled", payload={}, now=server.services.clock.now())
     text = httpx.get(f"{server.url}/metrics").text
     assert 'menura_work_queue_depth{kind="test.never-handled"} 1.0' in text
+
+
+def test_revoked_key_is_refused(server, account):
+    from menura.clock import SystemClock
+    from menura.domain import keys
+
+    key_id, key = keys.create_key(server.db, account.id, SystemClock().now())
+    headers = {"Authorization": f"Klaviyo-API-Key {key}", "revision": REVISION}
+    assert httpx.get(f"{server.url}/api/accounts", headers=headers).status_code == 200
+    assert keys.revoke_key(server.db, key_id, SystemClock().now())
+    assert httpx.get(f"{server.url}/api/accounts", headers=headers).status_code == 401

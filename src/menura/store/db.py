@@ -33,8 +33,12 @@ class Database:
             if database and database != ":memory:":
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
-            kwargs["poolclass"] = NullPool if database in ("", ":memory:") else None
-            kwargs = {k: v for k, v in kwargs.items() if v is not None}
+            if database in ("", ":memory:"):
+                kwargs["poolclass"] = NullPool
+            else:
+                # Enough pooled connections for the request thread pool (40 threads): an overflow
+                # connection would be opened and configured again on every checkout.
+                kwargs.update(pool_size=40, max_overflow=10)
         else:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
         self.engine: Engine = create_engine(self.url, **kwargs)

@@ -592,3 +592,20 @@ def test_deleting_removes_associations(http, server, account, known):
     error_of(http.get(f"/api/tags/{in_group['id']}"), 404)
     assert http.delete(f"/api/tags/{alone['id']}").status_code == 204
     assert tags_on_list() == []
+
+
+def test_tag_group_writes_at_older_revisions_answer_with_the_group(http):
+    from tests.spec import OLD_SPEC
+
+    made = http.post("/api/tag-groups", json={"data": {"type": "tag-group", "attributes": {"name": "Old style"}}})
+    group_id = made.json()["data"]["id"]
+    old = {"revision": "2024-10-15"}
+    renamed = http.patch(f"/api/tag-groups/{group_id}", headers=old, json={
+        "data": {"type": "tag-group", "id": group_id, "attributes": {"name": "Renamed"}}})
+    assert renamed.status_code == 200
+    assert renamed.json()["data"]["attributes"]["name"] == "Renamed"
+    assert_matches_spec("update_tag_group", 200, renamed.json(), spec=OLD_SPEC)
+    deleted = http.delete(f"/api/tag-groups/{group_id}", headers=old)
+    assert deleted.status_code == 200 and deleted.json()["data"]["id"] == group_id
+    assert_matches_spec("delete_tag_group", 200, deleted.json(), spec=OLD_SPEC)
+    assert http.get(f"/api/tag-groups/{group_id}").status_code == 404

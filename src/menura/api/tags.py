@@ -15,6 +15,7 @@ from menura.jsonapi import errors
 from menura.jsonapi.documents import ResourceType, identifier, resource_object, single_document
 from menura.jsonapi.filters import FilterField, boolean_field
 from menura.jsonapi.query import PageBounds, QuerySpec
+from menura.jsonapi.revisions import changed
 from menura.store import tags as store
 
 api = Category("Tags")
@@ -274,8 +275,15 @@ def get_tag_group(ctx: Ctx) -> dict[str, Any]:
     return single_document(_group_object(ctx, row), links={"self": ctx.url})
 
 
+def _group_write_reply(ctx: Ctx, group: Row[Any]) -> dict[str, Any] | None:
+    """Revisions before the change answer a tag-group write with the group itself."""
+    if changed(ctx.revision, "tag_group_writes_no_content"):
+        return None
+    return single_document(_group_object(ctx, group), links={"self": ctx.links.resource(TAG_GROUP, group.id)})
+
+
 @api.patch("/api/tag-groups/{id}", "update_tag_group", scopes=WRITE, rate=S)
-def update_tag_group(ctx: Ctx) -> None:
+def update_tag_group(ctx: Ctx) -> dict[str, Any] | None:
     """Update Tag Group (its name only)."""
     data = ctx.body(GroupChangeBody).data
     _expect_type(data.type, TAG_GROUP.type)
@@ -285,12 +293,17 @@ def update_tag_group(ctx: Ctx) -> None:
             raise errors.invalid(f"A tag group's '{name}' value cannot be changed.",
                                  pointer=f"/data/attributes/{name}")
     rules.rename_group(ctx.db, ctx.account_id, ctx.now(), group_id, data.attributes.name)
+    with ctx.db.read() as conn:
+        return _group_write_reply(ctx, _load_group(ctx, conn))
 
 
 @api.delete("/api/tag-groups/{id}", "delete_tag_group", scopes=WRITE, rate=S)
-def delete_tag_group(ctx: Ctx) -> None:
+def delete_tag_group(ctx: Ctx) -> dict[str, Any] | None:
     """Delete Tag Group, with its tags and their associations."""
+    with ctx.db.read() as conn:
+        group = _load_group(ctx, conn)
     rules.delete_group(ctx.db, ctx.account_id, ctx.now(), ctx.path_params["id"])
+    return _group_write_reply(ctx, group)
 
 
 @api.get("/api/tag-groups/{id}/tags", "get_tags_for_tag_group", scopes=READ, rate=S,

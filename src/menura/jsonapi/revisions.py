@@ -51,3 +51,17 @@ def parse_revision(header: str | None) -> str:
 
 def at_least(revision: str, since: str) -> bool:
     return revision >= since
+
+
+# Shape changes between revisions, named for what changed -> the first revision with the new shape.
+# Handlers ask `changed(ctx.revision, NAME)`; every per-revision difference is listed here.
+CHANGES: dict[str, str] = {
+    # update_tag_group / delete_tag_group answered 200 with the tag group (still so at 2026-01-15);
+    # 2026-07-15 is the earliest revision known to answer 204 with no body.
+    "tag_group_writes_no_content": "2026-07-15",
+}
+
+
+def changed(revision: str, change: str) -> bool:
+    """Whether a request at `revision` gets the newer shape of `change`."""
+    return at_least(revision, CHANGES[change])

@@ -84,3 +84,29 @@ def test_revoked_key_is_refused(server, account):
     assert httpx.get(f"{server.url}/api/accounts", headers=headers).status_code == 200
     assert keys.revoke_key(server.db, key_id, SystemClock().now())
     assert httpx.get(f"{server.url}/api/accounts", headers=headers).status_code == 401
+
+
+def test_body_errors_are_json_api(http):
+    tag = {"data": {"type": "tag", "attributes": {"name": "x"}}}
+    wrong_type = http.post("/api/tags", content=b"name=x", headers={"Content-Type": "text/plain"})
+    assert wrong_type.status_code == 415 and _error(wrong_type)["code"] == "unsupported_media_type"
+    malformed = http.post("/api/tags", content=b'{"data": ')
+    assert malformed.status_code == 400 and _error(malformed)["code"] == "parse_error"
+    too_big = http.post("/api/tags", content=b'{"data": "' + b"x" * (5 * 1024 * 1024) + b'"}')
+    assert too_big.status_code == 413
+    missing = http.post("/api/tags", json={"data": {"type": "tag", "attributes": {}}})
+    assert missing.status_code == 400
+    assert _error(missing)["source"]["pointer"] == "/data/attributes/name"
+    plain_json = http.post("/api/tags", json=tag, headers={"Content-Type": "application/json"})
+    assert plain_json.status_code == 201
+
+
+def test_reset_removes_the_accounts_data_only(server, http, account):
+    made = http.post("/api/tags", json={"data": {"type": "tag", "attributes": {"name": "to go"}}})
+    assert made.status_code == 201
+    operator = {"Authorization": f"Bearer {server.operator_token}"}
+    assert httpx.post(f"{server.url}/menura/accounts/{account.id}/reset", headers=operator).status_code == 204
+    assert http.get("/api/tags").json()["data"] == []
+    assert http.get("/api/accounts").status_code == 200  # the account and its key survive
+    missing = httpx.post(f"{server.url}/menura/accounts/nope/reset", headers=operator)
+    assert missing.status_code == 404

@@ -37,6 +37,11 @@ def _to_json_schema(node: Any) -> Any:
     """OpenAPI 3.0 `nullable: true` -> JSON Schema `type: [T, "null"]`; refs stay refs."""
     if isinstance(node, dict):
         node = {k: _to_json_schema(v) for k, v in node.items()}
+        # `oneOf: [{type: integer}, {type: number}]` rejects every integer (it matches both);
+        # the spec means "a number", so alternatives that are bare primitive types become anyOf.
+        one_of = node.get("oneOf")
+        if isinstance(one_of, list) and all(isinstance(o, dict) and set(o) == {"type"} for o in one_of):
+            node["anyOf"] = node.pop("oneOf")
         if node.pop("nullable", False):
             if "type" in node:
                 node["type"] = [node["type"], "null"]

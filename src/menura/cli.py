@@ -249,6 +249,141 @@ def clock_advance(database_url: str | None, duration: str) -> None:
     click.echo(_virtual(database_url).advance(delta).isoformat())
 
 
+@main.group()
+def templates() -> None:
+    """Import and export email templates (HTML files, hybrid templates with editable regions)."""
+
+
+def _template_account(db: Any, account_id: str | None) -> str:
+    from menura.store import accounts as store
+
+    with db.read() as conn:
+        if account_id is not None:
+            if not store.account_exists(conn, account_id):
+                raise click.ClickException(f"no account {account_id}")
+            return account_id
+        rows = store.list_accounts(conn)
+    if len(rows) != 1:
+        raise click.ClickException("several accounts exist: choose one with --account" if rows else "no account yet")
+    return str(rows[0].id)
+
+
+@templates.command("import")
+@_DB_OPTION
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--hybrid", is_flag=True, help="A hybrid template (USER_DRAGGABLE) with editable regions.")
+@click.option("--name", default=None, help="Template name; default: the file name without extension.")
+@click.option("--account", "account_id", default=None, help="Account id; needed when there are several.")
+@click.option("--json", "as_json", is_flag=True)
+def templates_import(database_url: str | None, file: Path, hybrid: bool, name: str | None, account_id: str | None,
+                     as_json: bool) -> None:
+    """Create a template from an HTML file, stored byte for byte."""
+    from menura.domain import templates as rules
+    from menura.jsonapi.errors import ApiError
+    from menura.templating import hybrid as markup
+
+    try:
+        html = file.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise click.ClickException(f"{file} is not UTF-8 text") from None
+    if hybrid and not markup.is_hybrid(html):
+        raise click.ClickException(f'{file} has no editable region (data-klaviyo-region="true")')
+    db = _db(_settings(database_url=database_url))
+    account = _template_account(db, account_id)
+    try:
+        with db.write() as conn:
+            row = rules.create_template(conn, account, _now(), name=name or file.stem,
+                                        editor_type="USER_DRAGGABLE" if hybrid else "CODE", html=html)
+    except ApiError as exc:
+        raise click.ClickException(exc.detail) from None
+    _emit({"template_id": row.id, "account_id": account, "name": row.name, "editor_type": row.editor_type,
+           "regions": len(markup.regions(html))}, as_json)
+
+
+@templates.command("export")
+@_DB_OPTION
+@click.argument("template_id")
+@click.option("--account", "account_id", default=None, help="Account id; needed when there are several.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write to this file instead of standard output.")
+def templates_export(database_url: str | None, template_id: str, account_id: str | None,
+                     output: Path | None) -> None:
+    """Write a template's HTML exactly as stored."""
+    from menura.domain import templates as rules
+    from menura.jsonapi.errors import ApiError
+
+    db = _db(_settings(database_url=database_url))
+    account = _template_account(db, account_id)
+    try:
+        with db.read() as conn:
+            html = rules.get_template(conn, account, template_id).html
+    except ApiError as exc:
+        raise click.ClickException(exc.detail) from None
+    data = html.encode("utf-8")
+    if output is not None:
+        output.write_bytes(data)
+    else:
+        click.echo(data, nl=False)
+
+
+@main.command()
+@_DB_OPTION
+@click.option("--account", "account_id", default=None, help="Only this account's messages.")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--show", "show_id", default=None, help="Print one message's source (MIME for email).")
+@click.option("--json", "as_json", is_flag=True)
+def outbox(database_url: str | None, account_id: str | None, limit: int, show_id: str | None, as_json: bool) -> None:
+    """Browse captured messages (no SMTP relay / SMS provider configured) and sent ones."""
+    from menura.delivery import outbox as box
+
+    with _db(_settings(database_url=database_url)).read() as conn:
+        if show_id is not None:
+            raw = box.raw_message(conn, show_id)
+            if raw is None:
+                raise click.ClickException(f"no captured message with id {show_id}")
+            click.echo(raw.decode("utf-8", "replace"))
+            return
+        items = box.entries(conn, account_id=account_id, limit=limit)
+    if as_json:
+        click.echo(json.dumps([{"id": e.id, "account_id": e.account_id, "channel": e.channel, "to": e.to,
+                                "from": e.sender, "subject": e.subject, "status": e.status,
+                                "created": e.created.isoformat()} for e in items]))
+        return
+    for e in items:
+        click.echo(f"{e.created:%Y-%m-%d %H:%M:%S}  {e.id}  {e.channel:5}  {e.status:9}  {e.to}  {e.subject}")
+
+
+@main.command()
+@_DB_OPTION
+@click.option("--listen", default="127.0.0.1:2525", show_default=True, help="HOST:PORT for inbound SMTP.")
+def bounces(database_url: str | None, listen: str) -> None:
+    """Receive bounces (DSN), complaint reports and mailto unsubscribes over SMTP: point the bounce
+    domain's MX (MENURA_BOUNCE_DOMAIN, else the From domain) here."""
+    import time
+
+    from aiosmtpd.controller import Controller
+
+    from menura.delivery.bounces import InboundSmtpHandler
+    from menura.delivery.context import delivery_context
+
+    host, _, port = listen.rpartition(":")
+    if not host or not port.isdigit():
+        raise click.ClickException("--listen must be HOST:PORT")
+    settings = _settings(database_url=database_url)
+    db = _db(settings)
+    controller = Controller(InboundSmtpHandler(db, delivery_context(db, settings=settings)), hostname=host,
+                            port=int(port))
+    controller.start()
+    click.echo(f"receiving bounces on {host}:{port} (Ctrl-C to stop)")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        controller.stop()
+
+
 if __name__ == "__main__":
     main()
 

@@ -36,6 +36,24 @@ class Settings(BaseSettings):
     work_lease_seconds: float = 60.0
     work_modules: str = ""  # comma-separated extra modules whose import registers work handlers
     max_body_bytes: int = 5 * 1024 * 1024
+    # hosts image imports and web feeds may fetch from: comma-separated names, "*.example.com", or "*"
+    fetch_allowed_hosts: str = ""
+    # Delivery. No SMTP relay configured: email is captured in the outbox (database), not sent.
+    # smtp://user:pass@host:587?starttls=true&pool=4&rate=gmail.com:20,*:100  or  smtps://...:465
+    smtp_url: str = ""
+    # twilio://ACCOUNT_SID:AUTH_TOKEN@api.twilio.com?from=+15550001111 ; empty: SMS captured in the outbox
+    sms_url: str = ""
+    # DKIM signing of outgoing email (all three needed; the key file is PEM RSA)
+    dkim_selector: str = ""
+    dkim_private_key_path: str = ""
+    dkim_domain: str = ""
+    # Domain of the VERP bounce address (bounces+TOKEN@domain); empty: the From address's domain
+    bounce_domain: str = ""
+    # First retry delay of a deferred delivery (relay down, 4xx); doubles per attempt up to 15 minutes
+    delivery_retry_seconds: float = 30.0
+    # Recipients per campaign send batch (one render + hand-over + commit); the in-flight batch is
+    # what a killed worker may send twice
+    campaign_batch_size: int = 250
 
     @field_validator("rate_limits")
     @classmethod

@@ -44,7 +44,16 @@ Handler = Callable[["WorkContext", WorkItem], None]
 
 # Modules whose import registers the application's own handlers (engine, delivery, bulk jobs).
 # The packages that define handlers add themselves here; MENURA_WORK_MODULES adds more.
-HANDLER_MODULES: tuple[str, ...] = ()
+HANDLER_MODULES: tuple[str, ...] = (
+    "menura.engine.web_feed_refresh",
+    "menura.engine.event_ingest",
+    "menura.engine.profile_jobs",
+    "menura.engine.data_privacy",
+    "menura.delivery.handlers",
+    "menura.engine.campaigns.dispatcher",
+    "menura.engine.campaigns.estimation",
+    "menura.engine.segments.live",
+)
 
 _handlers: dict[str, Handler] = {}
 

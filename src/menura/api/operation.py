@@ -3,12 +3,14 @@ revision -> authentication -> scopes -> rate limit -> query parsing -> handler -
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 import msgspec
+from starlette.concurrency import run_in_threadpool
 
 from menura.domain import keys as key_rules
 from menura.jsonapi import errors
@@ -95,7 +97,8 @@ def validation_error(message: str) -> ApiError:
     return errors.invalid(detail, pointer=pointer or "/")
 
 
-Handler = Callable[[Ctx], Reply | dict[str, Any] | None]
+# A handler returns a Reply, a document, or None; `async def` handlers return those from a coroutine.
+Handler = Callable[[Ctx], Any]
 
 
 @dataclass
@@ -112,8 +115,30 @@ class Operation:
     summary: str = ""
     success: int = 200
     request_body: bool = False
+    body_types: tuple[str, ...] = ()  # media types accepted besides JSON (e.g. multipart/form-data)
+    max_body_bytes: int | None = None  # overrides the server-wide limit (image uploads)
+
+    @property
+    def is_async(self) -> bool:
+        """An `async def` handler runs on the event loop (no thread hop): for hot paths that only
+        parse, validate and hand off to a background writer."""
+        return inspect.iscoroutinefunction(self.handler)
 
     def run(self, services: Services, ctx: Ctx) -> Reply:
+        rate_headers = self._authorize(services, ctx)
+        ctx.query = parse_query(ctx.params, self.query)
+        return self._reply(self.handler(ctx), rate_headers)
+
+    async def run_async(self, services: Services, ctx: Ctx) -> Reply:
+        """`run` for async handlers; authentication only leaves the loop when its cache misses."""
+        if key_rules.needs_lookup(services.db, self.auth, ctx.headers, ctx.params):
+            rate_headers = await run_in_threadpool(self._authorize, services, ctx)
+        else:
+            rate_headers = self._authorize(services, ctx)
+        ctx.query = parse_query(ctx.params, self.query)
+        return self._reply(await self.handler(ctx), rate_headers)
+
+    def _authorize(self, services: Services, ctx: Ctx) -> dict[str, str]:
         if self.auth in ("private", "public"):
             if self.auth == "private":
                 ctx.revision = parse_revision(ctx.headers.get("revision"))
@@ -124,14 +149,12 @@ class Operation:
             else:
                 ctx.revision = parse_revision(ctx.headers.get("revision"))
                 ctx.account_id = key_rules.authenticate_public(services.db, ctx.params.get("company_id"))
-            rate_headers = self._rate_limit(services, ctx.account_id)
-        elif self.auth == "operator":
+            return self._rate_limit(services, ctx.account_id)
+        if self.auth == "operator":
             key_rules.check_operator(services, ctx.headers.get("authorization"))
-            rate_headers = {}
-        else:
-            rate_headers = {}
-        ctx.query = parse_query(ctx.params, self.query)
-        result = self.handler(ctx)
+        return {}
+
+    def _reply(self, result: Any, rate_headers: dict[str, str]) -> Reply:
         if isinstance(result, Reply):
             reply = result
         elif result is None:

@@ -101,6 +101,18 @@ def authenticate(db: Database, header: str | None) -> KeyInfo:
     return info
 
 
+def needs_lookup(_db: Database, auth: str, headers: Any, _params: Any) -> bool:
+    """Whether authenticating would query the database (lets async handlers stay on the loop)."""
+    if auth != "private":
+        return auth in ("public", "operator")
+    header = headers.get("authorization")
+    scheme, _, key = (header or "").strip().partition(" ")
+    if scheme != SCHEME or not key.strip():
+        return False  # answered 401 without a query
+    cached = _key_cache.get(hash_key(key.strip()))
+    return cached is None or cached[1] <= time.monotonic()
+
+
 def forget_cached_keys() -> None:
     with _key_cache_lock:
         _key_cache.clear()

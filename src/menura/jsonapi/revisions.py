@@ -59,6 +59,13 @@ CHANGES: dict[str, str] = {
     # update_tag_group / delete_tag_group answered 200 with the tag group (still so at 2026-01-15);
     # 2026-07-15 is the earliest revision known to answer 204 with no body.
     "tag_group_writes_no_content": "2026-07-15",
+    # Campaign tracking options is_add_utm/utm_params became add_tracking_params/custom_tracking_params.
+    "campaign_tracking_params": "2024-10-15",
+    # Campaign messages moved channel/label/content under `definition` (push support); send strategies
+    # lost their options_static/options_throttled/options_sto wrappers.
+    "campaign_message_definition": "2025-04-15",
+    # Campaigns became multi-channel: a campaign `definition`, audiences and messages as resources.
+    "campaign_audience_resources": "2026-10-15",
 }
 
 

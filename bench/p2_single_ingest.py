@@ -1,0 +1,127 @@
+"""P2: single event ingest, `POST /api/events` from 32 concurrent connections.
+
+Our figure: requests/s (all answered 202, every event durably staged) and p99 latency. The limit,
+measured in the same run on the same stack (uvicorn, same worker count, same load generator): a
+bare ASGI endpoint that reads the same body and answers 202.
+
+    python -m bench.p2_single_ingest [--size SECONDS] [--database-url URL] [--workers N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+
+from bench.common import database_label, make_account, menura_env, migrate, print_table, run_server, scratch_database
+
+CONCURRENCY = 32
+REVISION = "2026-07-15"
+
+
+async def bare_app(scope: dict, receive: object, send: object) -> None:
+    """The limit: read the whole body, answer 202 with no body."""
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()  # type: ignore[operator]
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})  # type: ignore[operator]
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})  # type: ignore[operator]
+                return
+    if scope["path"] == "/healthz":
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"0")]})
+        await send({"type": "http.response.body", "body": b""})  # type: ignore[operator]
+        return
+    more = True
+    while more:
+        message = await receive()  # type: ignore[operator]
+        more = message.get("more_body", False)
+    await send({"type": "http.response.start", "status": 202, "headers": [(b"content-length", b"0")]})  # type: ignore[operator]
+    await send({"type": "http.response.body", "body": b""})  # type: ignore[operator]
+
+
+SHOPPERS = 10_000
+
+
+def body_template() -> str:
+    """One event as a client would send it: `{n}` makes each request's unique_id differ; the profile
+    is one of SHOPPERS shoppers (`{p}`), as on a shop where the same customers come back."""
+    body = {"data": {"type": "event", "attributes": {
+        "properties": {"Brand": "Kids Book", "ProductID": 1111, "ProductName": "Winnie the Pooh", "Price": 9.99,
+                       "Categories": ["Fiction", "Children"]},
+        "value": 9.99, "value_currency": "USD", "unique_id": "order-@N@",
+        "metric": {"data": {"type": "metric", "attributes": {"name": "Viewed Product"}}},
+        "profile": {"data": {"type": "profile", "attributes": {"email": "shopper-@P@@example.com"}}}}}}
+    return json.dumps(body, separators=(",", ":")).replace("@N@", "{n}").replace("@P@", "{p}")
+
+
+def load(url: str, path: str, seconds: float, headers: dict[str, str]) -> dict[str, object]:
+    out = subprocess.run([sys.executable, "-m", "bench.loadgen", url, path, str(seconds), str(CONCURRENCY),
+                          json.dumps(headers), body_template(), str(SHOPPERS)], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def wait_drained(database_url: str, expected: int, timeout: float = 600) -> float:
+    """Seconds until every accepted event is readable in the events table."""
+    from sqlalchemy import func, select
+
+    from menura.store.db import Database
+    from menura.store.event_tables import events
+
+    db = Database(database_url)
+    started = time.perf_counter()
+    try:
+        while time.perf_counter() - started < timeout:
+            with db.read() as conn:
+                if conn.execute(select(func.count()).select_from(events)).scalar_one() >= expected:
+                    break
+            time.sleep(0.2)
+    finally:
+        db.dispose()
+    return time.perf_counter() - started
+
+
+def run(seconds: float, database_url: str | None, workers: int) -> list[tuple[str, str, str, str, str]]:
+    headers = {"Content-Type": "application/json"}
+    with run_server("bench.p2_single_ingest:bare_app", workers=workers) as bare:
+        limit = load(bare.url, "/api/events", seconds, headers)
+    with scratch_database(database_url) as url, tempfile.TemporaryDirectory() as tmp:
+        migrate(url)
+        _account, key = make_account(url)
+        auth = {**headers, "Authorization": f"Klaviyo-API-Key {key}", "revision": REVISION}
+        with run_server("bench.common:menura_factory", workers=workers, env=menura_env(url, tmp), factory=True) as server:
+            ours = load(server.url, "/api/events", seconds, auth)
+            accepted = int(ours["statuses"].get("202", 0))  # type: ignore[union-attr]
+            drain = wait_drained(url, accepted)
+        label = database_label(url)
+    bad = {k: v for k, v in ours["statuses"].items() if k != "202"}  # type: ignore[union-attr]
+    if bad:
+        print(f"warning: non-202 answers: {bad}", file=sys.stderr)
+    ratio = ours["rps"] / limit["rps"]  # type: ignore[operator]
+    size = f"{seconds:g}s, {CONCURRENCY} conns, {workers} workers"
+    return [
+        (f"P2 single ingest req/s ({label})", size, f"{ours['rps']:.0f}", f"{limit['rps']:.0f} (bare ASGI)",
+         f"{ratio:.0%}"),
+        (f"P2 single ingest p99 ms ({label})", size, f"{ours['p99_ms']:.1f}", f"{limit['p99_ms']:.1f} (bare ASGI)",
+         f"{ours['p99_ms'] / max(limit['p99_ms'], 1e-9):.1f}x"),  # type: ignore[operator]
+        (f"P2 drain after load ({label})", f"{accepted} events", f"{drain:.1f}s to readable", "-", "-"),
+    ]
+
+
+def main(argv: list[str] | None = None) -> list[tuple[str, str, str, str, str]]:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--size", type=float, default=10.0, help="seconds of measured load")
+    parser.add_argument("--database-url", default=None, help="PostgreSQL URL (default: a temporary SQLite file)")
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args(argv)
+    rows = run(args.size, args.database_url, args.workers)
+    print_table(rows)
+    return rows
+
+
+if __name__ == "__main__":
+    main()

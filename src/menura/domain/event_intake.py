@@ -1,0 +1,185 @@
+"""Accepting events: what an accepted (202) event is, and how it is made durable before the answer.
+
+An accepted request becomes one staging row holding its validated entries, written in the request's
+own transaction, so "accepted" means "stored" even if the process dies right after answering.
+The ingest worker (menura.engine.event_ingest) expands staging rows in batches: profiles found
+or created, metrics found or created, unique_id de-duplication, property discovery.
+
+Which worker drains which rows: staging rows carry a *generation*. The first row of generation G
+enqueues the work item `events.ingest:G`; that drain closes G (new rows join G+1, which enqueue
+their own item) and then expands every row of generations <= G. Closing waits for transactions
+still staging into G (SQLite serializes writers; PostgreSQL uses an advisory lock), so no row can
+be left behind by a drain that has already finished.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from sqlalchemy import Connection, event
+
+from menura.domain import profiles
+from menura.jsonapi import errors
+from menura.store import events as store
+from menura.store import work
+
+INGEST_KIND = "events.ingest"
+MAX_BULK_EVENTS = 1000
+
+
+class IntakeEvent(msgspec.Struct, array_like=True, frozen=True):
+    metric: str
+    service: str
+    properties: dict[str, Any]
+    time: int  # unix seconds (Klaviyo truncates event times to the second)
+    value: float | None
+    currency: str | None
+    unique_id: str
+    backfill: bool = False
+
+
+class IntakeEntry(msgspec.Struct, array_like=True, frozen=True):
+    """One profile and its events; `index` is its position in a bulk request."""
+
+    index: int
+    profile_id: str | None
+    profile: dict[str, Any]
+    events: list[IntakeEvent]
+    meta: dict[str, Any] | None = None
+    client: bool = False  # client-side (public key): existing identifiers are not changed
+
+
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder(list[IntakeEntry])
+
+
+def encode_entries(entries: Sequence[IntakeEntry]) -> bytes:
+    return _encoder.encode(list(entries))
+
+
+def decode_entries(payload: bytes) -> list[IntakeEntry]:
+    return _decoder.decode(payload)
+
+
+# (database, generation) pairs this process knows have a committed drain item: later stagers
+# skip the enqueue.
+_enqueued: set[tuple[str, int]] = set()
+_enqueued_lock = threading.Lock()
+
+
+def stage(conn: Connection, *, account_id: str, entries: Sequence[IntakeEntry], now: datetime,
+          job_id: str | None = None) -> None:
+    """Make accepted entries durable in the caller's transaction and make sure a drain will run."""
+    generation = store.current_generation(conn, for_staging=True)
+    store.stage(conn, {"account_id": account_id, "generation": generation, "payload": encode_entries(entries),
+                       "event_count": sum(len(e.events) for e in entries), "received_at": now, "job_id": job_id})
+    key = (str(conn.engine.url), generation)
+    with _enqueued_lock:
+        known = key in _enqueued
+    if not known:
+        work.enqueue(conn, kind=INGEST_KIND, payload={"generation": generation}, now=now,
+                     dedupe_key=f"{INGEST_KIND}:{generation}", max_attempts=50)
+        event.listen(conn, "commit", lambda _conn: _remember(key), once=True)
+
+
+def _remember(generation: tuple[str, int]) -> None:
+    with _enqueued_lock:
+        if len(_enqueued) > 1000:
+            _enqueued.clear()
+        _enqueued.add(generation)
+
+
+def check_profile_ids(conn: Connection, account_id: str, entries: Sequence[IntakeEntry]) -> None:
+    """A profile given by id must exist in the account (404 otherwise)."""
+    wanted = {e.profile_id for e in entries if e.profile_id}
+    if not wanted:
+        return
+    missing = sorted(wanted - profiles.get_profile_ids_existing(conn, account_id, wanted))
+    if missing:
+        raise errors.not_found(f"A profile with id '{missing[0]}' does not exist.")
+
+
+def create_bulk_job(conn: Connection, *, account_id: str, job_id: str, total: int, now: datetime) -> None:
+    store.insert_bulk_job(conn, {"id": job_id, "account_id": account_id, "status": "queued", "total_count": total,
+                                 "completed_count": 0, "failed_count": 0, "created": now})
+
+
+# --- group commit ----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Pending:
+    account_id: str
+    entries: Sequence[IntakeEntry]
+    received: datetime
+    done: Future[None]
+
+
+class StagingWriter:
+    """Group commit for single accepted events: requests hand their entries to one writer thread,
+    which stages everything that queued up meanwhile in one transaction (one staging row per
+    account) and then completes each request's future. A request is answered only after its
+    transaction committed, so 202 still means durably stored; the per-request cost of BEGIN/COMMIT
+    (and of SQLite's single write lock) is shared by the whole batch."""
+
+    MAX_BATCH = 1000
+
+    def __init__(self, db: Any) -> None:
+        self.db = db
+        self._pending: list[_Pending] = []
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def submit(self, account_id: str, entries: Sequence[IntakeEntry], received: datetime) -> Future[None]:
+        done: Future[None] = Future()
+        with self._cond:
+            self._pending.append(_Pending(account_id, entries, received, done))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="menura-event-staging", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+        return done
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pending:
+                    self._cond.wait()
+                batch = self._pending[:self.MAX_BATCH]
+                del self._pending[:self.MAX_BATCH]
+            self._write(batch)
+
+    def _write(self, batch: list[_Pending]) -> None:
+        by_account: dict[str, list[_Pending]] = {}
+        for item in batch:
+            by_account.setdefault(item.account_id, []).append(item)
+        try:
+            with self.db.write() as conn:
+                for account_id, items in by_account.items():
+                    stage(conn, account_id=account_id, entries=[e for item in items for e in item.entries],
+                          now=max(item.received for item in items))
+        except Exception as exc:  # every request of the batch learns it was not stored
+            for item in batch:
+                item.done.set_exception(exc)
+            return
+        for item in batch:
+            item.done.set_result(None)
+
+
+_writers: dict[int, StagingWriter] = {}
+_writers_lock = threading.Lock()
+
+
+def staging_writer(db: Any) -> StagingWriter:
+    """The process's writer for one database."""
+    with _writers_lock:
+        writer = _writers.get(id(db))
+        if writer is None or writer.db is not db:
+            writer = _writers[id(db)] = StagingWriter(db)
+        return writer

@@ -1,0 +1,1 @@
+"""The engine: segments, campaigns, flows, reports and the durable jobs behind them."""

@@ -1,0 +1,222 @@
+"""Queries for events, the ingest staging rows and bulk jobs.
+
+Also the two dialect-specific expressions the aggregate compiler needs (epoch seconds of a
+timestamp, a JSON property as JSON text), so no SQL dialect knowledge leaks out of store/.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Row,
+    String,
+    and_,
+    case,
+    cast,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.elements import ColumnElement
+
+from menura.store.event_tables import event_bulk_jobs, event_ingest, events, ingest_state
+
+# Rows per multi-row INSERT statement: well under SQLite's 32,766 bound parameters at 10 columns.
+INSERT_CHUNK = 1000
+
+
+def _dialect_insert(conn: Connection, table: Any) -> Any:
+    return postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table)
+
+
+# --- events --------------------------------------------------------------------------------------
+
+
+def insert_events(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
+    """Insert events, skipping any whose (profile, metric, unique_id) is already recorded (also
+    within `rows`: the first wins). Returns the ids actually inserted."""
+    inserted: set[str] = set()
+    stmt = (_dialect_insert(conn, events)
+            .on_conflict_do_nothing(index_elements=["profile_id", "metric_id", "unique_id"])
+            .returning(events.c.id))
+    for start in range(0, len(rows), INSERT_CHUNK):
+        chunk = rows[start:start + INSERT_CHUNK]
+        inserted.update(conn.execute(stmt.values(list(chunk))).scalars())
+    return inserted
+
+
+def find_event_ids_by_unique_id(conn: Connection, profile_id: str, metric_id: str, unique_id: str) -> str | None:
+    return conn.execute(select(events.c.id).where(
+        events.c.profile_id == profile_id, events.c.metric_id == metric_id, events.c.unique_id == unique_id)
+    ).scalar_one_or_none()
+
+
+def get_event(conn: Connection, account_id: str, event_id: str) -> Row[Any] | None:
+    return conn.execute(select(events).where(events.c.account_id == account_id, events.c.id == event_id)).first()
+
+
+def event_listing_select(account_id: str) -> Any:
+    return select(events).where(events.c.account_id == account_id)
+
+
+def count_events(conn: Connection, account_id: str) -> int:
+    return int(conn.execute(select(func.count()).select_from(events).where(events.c.account_id == account_id))
+               .scalar_one())
+
+
+def delete_profile_events(conn: Connection, account_id: str, profile_id: str) -> int:
+    return conn.execute(delete(events).where(events.c.account_id == account_id,
+                                             events.c.profile_id == profile_id)).rowcount
+
+
+def move_profile_events(conn: Connection, account_id: str, from_profile: str, to_profile: str) -> int:
+    """Re-home a merged profile's events; an event the survivor already has (same metric and
+    unique_id) is dropped instead of duplicated."""
+    survivor = events.alias("survivor")
+    duplicate = exists().where(survivor.c.profile_id == to_profile, survivor.c.metric_id == events.c.metric_id,
+                               survivor.c.unique_id == events.c.unique_id)
+    conn.execute(delete(events).where(events.c.account_id == account_id, events.c.profile_id == from_profile,
+                                      events.c.unique_id.isnot(None), duplicate))
+    return conn.execute(update(events).where(events.c.account_id == account_id,
+                                             events.c.profile_id == from_profile)
+                        .values(profile_id=to_profile)).rowcount
+
+
+def events_of_metrics(conn: Connection, account_id: str, metric_ids: Sequence[str], start: datetime,
+                      end: datetime) -> Iterable[Row[Any]]:
+    """Stream (metric_id, properties, value) of events in [start, end) for custom metric totals."""
+    query = (select(events.c.metric_id, events.c.properties, events.c.value)
+             .where(events.c.account_id == account_id, events.c.metric_id.in_(list(metric_ids)),
+                    events.c.occurred_at >= start, events.c.occurred_at < end))
+    return conn.execution_options(yield_per=2000).execute(query)
+
+
+# --- expressions for the aggregate compiler -------------------------------------------------------
+
+
+def epoch_seconds(conn: Connection, column: Any) -> ColumnElement[Any]:
+    """Whole unix seconds of a UtcDateTime column, as an integer."""
+    if conn.dialect.name == "postgresql":
+        return cast(func.floor(func.extract("epoch", column)), BigInteger)
+    return cast(func.strftime("%s", column), BigInteger)
+
+
+def _json_path(name: str) -> str:
+    return '$."' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def property_json_text(conn: Connection, name: str) -> ColumnElement[Any]:
+    """The event property `name` as JSON text ('"abc"', '12', 'true'), NULL when absent, so both
+    databases group and compare the same representation."""
+    if conn.dialect.name == "postgresql":
+        return cast(events.c.properties.op("->")(literal(name, String)), String)
+    return events.c.properties.op("->", return_type=String)(literal(_json_path(name), String))
+
+
+def json_text_of(conn: Connection, column: Any) -> ColumnElement[Any]:
+    """A text column as JSON text (a quoted string); NULL stays NULL."""
+    if conn.dialect.name == "postgresql":
+        return cast(func.to_jsonb(column), String)
+    return case((column.is_(None), None), else_=func.json_quote(column))
+
+
+def property_value(conn: Connection, name: str) -> ColumnElement[Any]:
+    """The event property `name` as scalar text (strings unquoted), for filters."""
+    if conn.dialect.name == "postgresql":
+        return events.c.properties.op("->>", return_type=String)(literal(name, String))
+    return cast(events.c.properties.op("->>", return_type=String)(literal(_json_path(name), String)), String)
+
+
+# --- ingest staging ------------------------------------------------------------------------------
+
+_STATE_ID = 1
+# Advisory lock key guarding the generation row on PostgreSQL ("menura events" in ASCII-ish).
+_PG_LOCK_KEY = 0x6D656E657673
+
+
+def current_generation(conn: Connection, *, for_staging: bool) -> int:
+    """The generation new staging rows join. With `for_staging` on PostgreSQL, a shared advisory
+    lock is held to the end of the transaction, so a drain's bump waits for in-flight stagers.
+    (SQLite serializes write transactions, which gives the same guarantee.)"""
+    if for_staging and conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock_shared(:k)"), {"k": _PG_LOCK_KEY})
+    value = conn.execute(select(ingest_state.c.generation).where(ingest_state.c.id == _STATE_ID)).scalar()
+    if value is None:
+        stmt = _dialect_insert(conn, ingest_state).values(id=_STATE_ID, generation=1)
+        conn.execute(stmt.on_conflict_do_nothing(index_elements=["id"]))
+        value = conn.execute(select(ingest_state.c.generation).where(ingest_state.c.id == _STATE_ID)).scalar_one()
+    return int(value)
+
+
+def close_generation(conn: Connection, generation: int) -> None:
+    """Move new staging rows on to generation+1 (no-op if already done). On PostgreSQL this waits for
+    every transaction still staging into `generation`, so afterwards all its rows are visible."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+    current_generation(conn, for_staging=False)
+    conn.execute(update(ingest_state).where(ingest_state.c.id == _STATE_ID,
+                                            ingest_state.c.generation == generation)
+                 .values(generation=generation + 1))
+
+
+def stage(conn: Connection, values: dict[str, Any]) -> None:
+    conn.execute(insert(event_ingest).values(**values))
+
+
+def take_staged(conn: Connection, *, up_to_generation: int, max_events: int) -> list[Row[Any]]:
+    """The oldest staged rows of generations <= `up_to_generation`, about `max_events` events'
+    worth (at least one row). Locked on PostgreSQL until the caller's transaction ends."""
+    query = (select(event_ingest).where(event_ingest.c.generation <= up_to_generation)
+             .order_by(event_ingest.c.id).limit(64))
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    picked: list[Row[Any]] = []
+    total = 0
+    for row in conn.execute(query):
+        if picked and total + row.event_count > max_events:
+            break
+        picked.append(row)
+        total += row.event_count
+    return picked
+
+
+def delete_staged(conn: Connection, ids: Sequence[int]) -> None:
+    if ids:
+        conn.execute(delete(event_ingest).where(event_ingest.c.id.in_(list(ids))))
+
+
+def staged_count(conn: Connection, up_to_generation: int | None = None) -> int:
+    query = select(func.count()).select_from(event_ingest)
+    if up_to_generation is not None:
+        query = query.where(event_ingest.c.generation <= up_to_generation)
+    return int(conn.execute(query).scalar_one())
+
+
+# --- bulk jobs -----------------------------------------------------------------------------------
+
+
+def insert_bulk_job(conn: Connection, values: dict[str, Any]) -> None:
+    conn.execute(insert(event_bulk_jobs).values(**values))
+
+
+def finish_bulk_job(conn: Connection, job_id: str, *, completed: int, failed: int,
+                    errors: list[dict[str, Any]], now: datetime) -> None:
+    conn.execute(update(event_bulk_jobs).where(event_bulk_jobs.c.id == job_id).values(
+        status="complete", completed_count=completed, failed_count=failed, errors=errors or None,
+        completed_at=now))
+
+
+def get_bulk_job(conn: Connection, account_id: str, job_id: str) -> Row[Any] | None:
+    return conn.execute(select(event_bulk_jobs).where(
+        and_(event_bulk_jobs.c.account_id == account_id, event_bulk_jobs.c.id == job_id))).first()

@@ -7,8 +7,8 @@ from typing import Any
 
 import msgspec
 
+from menura.api.bodies import expect_type
 from menura.api.operation import Category, Ctx, tier
-from menura.api.profiles import expect_type
 from menura.domain import identity
 from menura.domain import profiles as rules
 from menura.jsonapi import errors

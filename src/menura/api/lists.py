@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import msgspec
 from sqlalchemy import Connection, Row, false, select
 from sqlalchemy.sql.elements import ColumnElement
 
+from menura.api.bodies import Document, expect_id, expect_type, iso, missing
 from menura.api.listing import Listing, attach_includes, list_resources
 from menura.api.operation import Category, Ctx, Reply, tier
 from menura.api.profiles import ADDITIONAL as PROFILE_ADDITIONAL
@@ -17,7 +18,6 @@ from menura.api.profiles import PROFILE_FIELDS, profile_resources
 from menura.domain import identity
 from menura.domain import lists as rules
 from menura.domain import tags as tag_rules
-from menura.jsonapi import errors
 from menura.jsonapi.documents import ResourceType, identifier, resource_object, single_document
 from menura.jsonapi.errors import ApiError
 from menura.jsonapi.filters import FilterField, datetime_field, id_field
@@ -39,8 +39,6 @@ SLOW = tier(3, 60)
 LIST_FIELDS = ("created", "id", "name", "opt_in_process", "updated")
 TAG_FIELDS = ("id", "name")
 FLOW_FIELDS = ("archived", "created", "id", "name", "status", "trigger_type", "updated")
-
-
 MEMBER_FIELDS = tuple(sorted((*PROFILE_FIELDS, "joined_group_at")))
 
 # Flows triggered by a list, provided by the flows category once it exists:
@@ -54,53 +52,15 @@ LIST_FILTERS: dict[str, FilterField] = {
     "created": datetime_field(lists_table.c.created, ops=("greater-than",)),
     "updated": datetime_field(lists_table.c.updated, ops=("greater-than",)),
 }
-LISTING = Listing(
-    select=lists_table.select(),  # narrowed to the account per request
-    id_column=lists_table.c.id,
-    sort_columns={"created": lists_table.c.created, "id": lists_table.c.id, "name": lists_table.c.name,
-                  "updated": lists_table.c.updated},
-)
-
-
-# --------------------------------------------------------------------------- request bodies
-# Shared with the profile bulk jobs and client subscription modules.
-
-T = TypeVar("T")
-
-
-class Document(msgspec.Struct, Generic[T]):
-    """`{"data": ...}`: the envelope of every JSON:API request body."""
-
-    data: T
-
-
-def expect_type(value: str, expected: str, pointer: str = "/data/type") -> None:
-    """JSON:API: a resource object of the wrong type is a 409 Conflict."""
-    if value != expected:
-        raise errors.conflict("conflict", f"The type '{value}' does not match the expected type '{expected}'.",
-                              pointer=pointer)
-
-
-def expect_id(value: str, expected: str, pointer: str = "/data/id") -> None:
-    if value != expected:
-        raise errors.conflict("conflict", f"The id '{value}' in the body does not match the id '{expected}' "
-                                          "in the URL.", pointer=pointer)
-
-
-def missing(pointer: str) -> ApiError:
-    name = pointer.rsplit("/", 1)[-1]
-    return errors.invalid(f"'{name}' is a required field.", pointer=pointer)
+LIST_SORTS = {"created": lists_table.c.created, "id": lists_table.c.id, "name": lists_table.c.name,
+              "updated": lists_table.c.updated}
 
 
 # --------------------------------------------------------------------------- serialization
 
 
-def _iso(value: Any) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
 def list_attributes(row: Row[Any]) -> dict[str, Any]:
-    return {"name": row.name, "created": _iso(row.created), "updated": _iso(row.updated),
+    return {"name": row.name, "created": iso(row.created), "updated": iso(row.updated),
             "opt_in_process": row.opt_in_process}
 
 
@@ -158,8 +118,8 @@ def _list_or_404(conn: Connection, ctx: Ctx) -> Row[Any]:
                          page=PageBounds(default=10, maximum=10), filters=LIST_FILTERS))
 def get_lists(ctx: Ctx) -> dict[str, Any]:
     """Get Lists."""
-    listing = Listing(select=store.lists_select(ctx.account_id), id_column=LISTING.id_column,
-                      sort_columns=LISTING.sort_columns)
+    listing = Listing(select=store.lists_select(ctx.account_id), id_column=lists_table.c.id,
+                      sort_columns=LIST_SORTS)
     with ctx.db.read() as conn:
         return list_resources(ctx, conn, listing, lambda row: list_resource(ctx, row), includes=INCLUDES)
 
@@ -359,7 +319,7 @@ def get_profiles_for_list(ctx: Ctx) -> dict[str, Any]:
     fields = ctx.query.fields_for("profile")
     for resource in resources:
         if fields is None or "joined_group_at" in fields:
-            resource["attributes"]["joined_group_at"] = _iso(joined[resource["id"]])
+            resource["attributes"]["joined_group_at"] = iso(joined[resource["id"]])
     document["data"] = resources
     return document
 

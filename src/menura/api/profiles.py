@@ -13,6 +13,7 @@ import msgspec
 from sqlalchemy import Connection, Row, false
 from sqlalchemy.sql.elements import ColumnElement
 
+from menura.api.bodies import expect_type
 from menura.api.listing import Listing, attach_includes, list_resources, relationship_ids
 from menura.api.operation import Category, Ctx, Reply, tier
 from menura.domain import consent, identity, push_tokens
@@ -249,13 +250,6 @@ class PushTokenBody(msgspec.Struct, forbid_unknown_fields=True):
 # Fields each body's profile attributes may carry (ProfileCreateQuery has neither _kx nor anonymous_id).
 CREATE_ATTRIBUTES = frozenset(rules.ATTRIBUTE_FIELDS - {"_kx", "anonymous_id"})
 UPSERT_ATTRIBUTES = frozenset(rules.ATTRIBUTE_FIELDS - {"anonymous_id"})
-
-
-def expect_type(value: str, expected: str, pointer: str = "/data/type") -> None:
-    """JSON:API: a resource object of the wrong type is a 409 Conflict."""
-    if value != expected:
-        raise errors.conflict("conflict", f"The type '{value}' does not match the expected type '{expected}'.",
-                              pointer=pointer)
 
 
 def profile_reference_input(raw: Any, pointer: str, *, allowed: frozenset[str] = rules.ATTRIBUTE_FIELDS

@@ -8,6 +8,7 @@ from typing import Any
 import msgspec
 from sqlalchemy import Connection, Row
 
+from menura.api.bodies import expect_id, expect_type
 from menura.api.listing import Listing, attach_includes, list_resources, relationship_ids
 from menura.api.operation import Category, Ctx, Handler, S
 from menura.domain import tags as rules
@@ -116,18 +117,9 @@ class IdentifiersBody(msgspec.Struct, forbid_unknown_fields=True):
     data: list[Identifier]
 
 
-def _expect_type(actual: str, expected: str, pointer: str = "/data/type") -> None:
-    if actual != expected:
-        raise errors.invalid(f"The resource type '{actual}' is not valid here; expected '{expected}'.",
-                             pointer=pointer)
-
-
 def _expect_path_id(ctx: Ctx, body_id: str) -> str:
-    path_id = ctx.path_params["id"]
-    if body_id != path_id:
-        raise errors.invalid(f"The id '{body_id}' in the body does not match the id '{path_id}' in the URL.",
-                             pointer="/data/id")
-    return path_id
+    expect_id(body_id, ctx.path_params["id"])
+    return body_id
 
 
 # --------------------------------------------------------------------------- serialization
@@ -186,11 +178,11 @@ def get_tags(ctx: Ctx) -> dict[str, Any]:
 def create_tag(ctx: Ctx) -> dict[str, Any]:
     """Create Tag (in the default tag group unless one is given)."""
     data = ctx.body(NewTagBody).data
-    _expect_type(data.type, TAG.type)
+    expect_type(data.type, TAG.type)
     group_id = None
     linkage = data.relationships.tag_group if data.relationships else None
     if linkage is not None and linkage.data is not None:
-        _expect_type(linkage.data.type, TAG_GROUP.type, "/data/relationships/tag-group/data/type")
+        expect_type(linkage.data.type, TAG_GROUP.type, "/data/relationships/tag-group/data/type")
         group_id = linkage.data.id
     row = rules.create_tag(ctx.db, ctx.account_id, ctx.now(), name=data.attributes.name, group_id=group_id)
     return single_document(_tag_object(ctx, row))
@@ -211,7 +203,7 @@ def get_tag(ctx: Ctx) -> dict[str, Any]:
 def update_tag(ctx: Ctx) -> None:
     """Update Tag (its name only)."""
     data = ctx.body(TagChangeBody).data
-    _expect_type(data.type, TAG.type)
+    expect_type(data.type, TAG.type)
     tag_id = _expect_path_id(ctx, data.id)
     rules.rename_tag(ctx.db, ctx.account_id, ctx.now(), tag_id, data.attributes.name)
 
@@ -261,7 +253,7 @@ def get_tag_groups(ctx: Ctx) -> dict[str, Any]:
 def create_tag_group(ctx: Ctx) -> dict[str, Any]:
     """Create Tag Group."""
     data = ctx.body(NewGroupBody).data
-    _expect_type(data.type, TAG_GROUP.type)
+    expect_type(data.type, TAG_GROUP.type)
     row = rules.create_group(ctx.db, ctx.account_id, ctx.now(), name=data.attributes.name,
                              exclusive=bool(data.attributes.exclusive))
     return single_document(_group_object(ctx, row))
@@ -286,7 +278,7 @@ def _group_write_reply(ctx: Ctx, group: Row[Any]) -> dict[str, Any] | None:
 def update_tag_group(ctx: Ctx) -> dict[str, Any] | None:
     """Update Tag Group (its name only)."""
     data = ctx.body(GroupChangeBody).data
-    _expect_type(data.type, TAG_GROUP.type)
+    expect_type(data.type, TAG_GROUP.type)
     group_id = _expect_path_id(ctx, data.id)
     for name in ("exclusive", "default"):
         if getattr(data.attributes, name) is not msgspec.UNSET:
@@ -359,7 +351,7 @@ def _identifiers(ctx: Ctx, resource_type: str) -> list[str]:
     """The ids of a `{"data": [{"type", "id"}, ...]}` body, in order, each of the expected type."""
     items = ctx.body(IdentifiersBody).data
     for index, item in enumerate(items):
-        _expect_type(item.type, resource_type, f"/data/{index}/type")
+        expect_type(item.type, resource_type, f"/data/{index}/type")
     return [item.id for item in items]
 
 

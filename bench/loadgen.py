@@ -78,7 +78,7 @@ def main() -> None:
         uvloop.install()
     except ImportError:  # pragma: no cover
         pass
-    result = asyncio.run(run(url, path, float(duration), int(concurrency), json.loads(headers), template))
+    result = asyncio.run(run(url, path, float(duration), int(concurrency), json.loads(headers), template, pool))
     print(json.dumps(result))
 
 

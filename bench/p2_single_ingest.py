@@ -60,8 +60,8 @@ def body_template() -> str:
 
 
 def load(url: str, path: str, seconds: float, headers: dict[str, str]) -> dict[str, object]:
-    out = subprocess.run([sys.executable, "-m", "bench.loadgen", url, path, str(seconds), str(CONCURRENCY),
-                          json.dumps(headers), body_template(), str(SHOPPERS)], capture_output=True, text=True, check=True)
+    args = [url, path, str(seconds), str(CONCURRENCY), json.dumps(headers), body_template(), str(SHOPPERS)]
+    out = subprocess.run([sys.executable, "-m", "bench.loadgen", *args], capture_output=True, text=True, check=True)
     return json.loads(out.stdout)
 
 
@@ -93,7 +93,8 @@ def run(seconds: float, database_url: str | None, workers: int) -> list[tuple[st
         migrate(url)
         _account, key = make_account(url)
         auth = {**headers, "Authorization": f"Klaviyo-API-Key {key}", "revision": REVISION}
-        with run_server("bench.common:menura_factory", workers=workers, env=menura_env(url, tmp), factory=True) as server:
+        env = menura_env(url, tmp)
+        with run_server("bench.common:menura_factory", workers=workers, env=env, factory=True) as server:
             ours = load(server.url, "/api/events", seconds, auth)
             accepted = int(ours["statuses"].get("202", 0))  # type: ignore[union-attr]
             drain = wait_drained(url, accepted)

@@ -42,6 +42,10 @@ def _to_json_schema(node: Any) -> Any:
         one_of = node.get("oneOf")
         if isinstance(one_of, list) and all(isinstance(o, dict) and set(o) == {"type"} for o in one_of):
             node["anyOf"] = node.pop("oneOf")
+        elif isinstance(one_of, list) and _overlapping_objects(one_of):
+            # Object alternatives that allow extra properties overlap (EmailSendOptions and
+            # SMSSendOptions are the same shape), so "exactly one" cannot hold; "at least one" is meant.
+            node["anyOf"] = node.pop("oneOf")
         if node.pop("nullable", False):
             if "type" in node:
                 node["type"] = [node["type"], "null"]
@@ -53,6 +57,11 @@ def _to_json_schema(node: Any) -> Any:
     if isinstance(node, list):
         return [_to_json_schema(v) for v in node]
     return node
+
+
+def _overlapping_objects(alternatives: list[Any]) -> bool:
+    """Whether every alternative is a $ref (objects in Klaviyo's spec never forbid extra properties)."""
+    return len(alternatives) > 1 and all(isinstance(o, dict) and set(o) == {"$ref"} for o in alternatives)
 
 
 @lru_cache(maxsize=2)

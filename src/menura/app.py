@@ -94,7 +94,8 @@ class DirectRoutes:
     scan of every route (a regex per route, which dominated the cost of the hot ingest endpoints);
     any other request goes on to the router as before."""
 
-    def __init__(self, app: ASGIApp, endpoints: dict[tuple[str, str], Callable[[Request], Awaitable[Response]]]):
+    def __init__(self, app: ASGIApp,
+                 endpoints: dict[tuple[str, str], Callable[[Request], Awaitable[Response]]]) -> None:
         self.app = app
         self.endpoints = endpoints
 

@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     # Recipients per campaign send batch (one render + hand-over + commit); the in-flight batch is
     # what a killed worker may send twice
     campaign_batch_size: int = 250
+    # Work items that deliver one campaign in parallel (run as many worker processes to use them)
+    campaign_send_parallelism: int = 1
 
     @field_validator("rate_limits")
     @classmethod
@@ -61,6 +63,20 @@ class Settings(BaseSettings):
         if value in ("off", "klaviyo") or re.fullmatch(r"scale:\d+(\.\d+)?", value):
             return value
         raise ValueError("rate_limits must be off, klaviyo or scale:N")
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _check_smtp_url(cls, value: str) -> str:
+        if value and not value.startswith(("smtp://", "smtps://")):
+            raise ValueError("smtp_url must start with smtp:// or smtps://")
+        return value
+
+    @field_validator("sms_url")
+    @classmethod
+    def _check_sms_url(cls, value: str) -> str:
+        if value and not value.startswith("twilio://"):
+            raise ValueError("sms_url must look like twilio://ACCOUNT_SID:AUTH_TOKEN@api.twilio.com?from=+1...")
+        return value
 
     @field_validator("clock")
     @classmethod

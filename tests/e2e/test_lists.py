@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from openapi_client.exceptions import ApiException
 
@@ -229,3 +231,26 @@ def test_tags_and_flow_triggers_of_a_list(sdk, http):
     sdk.Lists.delete_list(list_id)
     remaining = http.get(f"/api/tags/{tag_id}/relationships/lists").json()["data"]
     assert remaining == []
+
+
+def test_merge_moves_memberships_and_deletion_removes_them(sdk, http):
+    list_a, list_b = new_list(sdk, "A", "single_opt_in"), new_list(sdk, "B", "single_opt_in")
+    keep = new_profile(http, "keep@example.com")
+    gone = new_profile(http, "gone@example.com")
+    sdk.Lists.add_profiles_to_list(list_a, members_body(gone))
+    sdk.Lists.add_profiles_to_list(list_b, members_body(keep, gone))
+    merged = http.post("/api/profile-merge", json={"data": {"type": "profile-merge", "id": keep, "relationships": {
+        "profiles": {"data": [{"type": "profile", "id": gone}]}}}})
+    assert merged.status_code in (200, 201), merged.text
+    assert [item.id for item in sdk.Lists.get_profile_ids_for_list(list_a).data] == [keep]
+    assert [item.id for item in sdk.Lists.get_profile_ids_for_list(list_b).data] == [keep]
+
+    deletion = http.post("/api/data-privacy-deletion-jobs", json={"data": {
+        "type": "data-privacy-deletion-job",
+        "attributes": {"profile": {"data": {"type": "profile", "attributes": {"email": "keep@example.com"}}}}}})
+    assert deletion.status_code == 202, deletion.text
+    deadline = time.time() + 10
+    while sdk.Lists.get_profile_ids_for_list(list_a).data:
+        assert time.time() < deadline, "profile still a member after its deletion"
+        time.sleep(0.05)
+    assert sdk.Lists.get_list(list_b, additional_fields_list=["profile_count"]).data.attributes.profile_count == 0

@@ -234,3 +234,30 @@ def test_bulk_suppress_bad_requests(http):
         assert response.json()["errors"][0]["source"] == {"pointer": pointer}
     assert http.get("/api/profile-suppression-bulk-create-jobs").json()["data"] == []
     assert http.get("/api/profile-suppression-bulk-create-jobs", params={"page[size]": 5}).status_code == 400
+
+
+def test_bulk_suppress_every_member_of_a_segment(sdk, http):
+    for email, country in (("us1@example.com", "US"), ("us2@example.com", "US"), ("fr@example.com", "FR")):
+        http.post("/api/profiles", json={"data": {"type": "profile", "attributes": {
+            "email": email, "location": {"country": country}}}})
+    condition = {"type": "profile-property", "property": "location['country']",
+                 "filter": {"type": "string", "operator": "equals", "value": "US"}}
+    made = http.post("/api/segments", json={"data": {"type": "segment", "attributes": {
+        "name": "US", "definition": {"condition_groups": [{"conditions": [condition]}]}}}})
+    assert made.status_code == 201, made.text
+    segment_id = made.json()["data"]["id"]
+    deadline = time.time() + 10
+    while http.get(f"/api/segments/{segment_id}").json()["data"]["attributes"]["is_processing"]:
+        assert time.time() < deadline
+        time.sleep(0.05)
+    created = sdk.Profiles.bulk_suppress_profiles({"data": {
+        "type": "profile-suppression-bulk-create-job", "attributes": {},
+        "relationships": {"segment": {"data": {"type": "segment", "id": segment_id}}}}})
+    job = wait_for_job(http, f"/api/profile-suppression-bulk-create-jobs/{created.data.id}")
+    assert job["data"]["attributes"]["total_count"] == 2 and job["data"]["attributes"]["completed_count"] == 2
+    assert job["data"]["relationships"]["segments"]["data"] == [{"type": "segment", "id": segment_id}]
+    assert [s["reason"] for s in suppression_of(http, "us1@example.com")] == ["USER_SUPPRESSED"]
+    assert suppression_of(http, "fr@example.com") == []
+    listed = http.get("/api/profile-suppression-bulk-create-jobs",
+                      params={"filter": f"equals(segment_id,'{segment_id}')"})
+    assert [item["id"] for item in listed.json()["data"]] == [created.data.id]

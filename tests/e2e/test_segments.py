@@ -117,6 +117,11 @@ def test_segment_lifecycle_through_the_sdk(sdk, http, server, account):
     assert raw_profiles["data"][0]["attributes"]["email"] == "buyer@x.io"
     assert raw_profiles["data"][0]["attributes"]["joined_group_at"]
     assert [p.id for p in sdk.Segments.get_profile_ids_for_segment(segment_id).data] == [buyer]
+    # The Profiles category reads the same membership.
+    of_profile = http.get(f"/api/profiles/{buyer}/segments").json()
+    assert_matches_spec("get_segments_for_profile", 200, of_profile)
+    assert [s["id"] for s in of_profile["data"]] == [segment_id]
+    assert [s.id for s in sdk.Profiles.get_segment_ids_for_profile(buyer).data] == [segment_id]
 
     # The other profile buys again: live, in the event's own transaction.
     record(server, account, once, "Placed Order", when=SystemClock().now() - timedelta(hours=1))
@@ -316,3 +321,48 @@ def test_refresh_is_scheduled_for_time_relative_segments(http, server, account):
         changes = live.recompute(conn, row, SystemClock().now() + timedelta(hours=1, minutes=1))
     assert [(c.profile_id, c.entered) for c in changes] == [(pid, False)]
     assert member_ids(http, segment_id) == set()
+
+
+def test_merging_profiles_moves_membership(http, server, account):
+    keep = create_profile(http, email="keep@x.io")
+    gone = create_profile(http, email="gone@x.io")
+    metric_id = record(server, account, keep, "Placed Order", when=SystemClock().now() - timedelta(days=2))
+    record(server, account, gone, "Placed Order", when=SystemClock().now() - timedelta(days=1))
+    once = dict(placed_order(metric_id, at_least=1), timeframe_filter={"type": "date", "operator": "alltime"})
+    twice = dict(placed_order(metric_id, at_least=2), timeframe_filter={"type": "date", "operator": "alltime"})
+    one_id = http.post("/api/segments", json=segment_body("once", [[once]])).json()["data"]["id"]
+    two_id = http.post("/api/segments", json=segment_body("twice", [[twice]])).json()["data"]["id"]
+    wait_computed(http, one_id)
+    wait_computed(http, two_id)
+    assert member_ids(http, one_id) == {keep, gone} and member_ids(http, two_id) == set()
+    merged = http.post("/api/profile-merge", json={"data": {"type": "profile-merge", "id": keep, "relationships": {
+        "profiles": {"data": [{"type": "profile", "id": gone}]}}}})
+    assert merged.status_code == 201, merged.text
+    assert member_ids(http, one_id) == {keep}
+    assert member_ids(http, two_id) == {keep}  # the merged profile's event counts now
+
+
+def test_entering_and_leaving_are_signalled_in_the_changing_transaction(http, server, account):
+    from menura.engine.segments import signals
+
+    pid = create_profile(http, email="signal@x.io")
+    seed = create_profile(http, email="seed@x.io")
+    metric_id = record(server, account, seed, "Started Checkout")
+    condition = dict(placed_order(metric_id, at_least=1), timeframe_filter={"type": "date", "operator": "alltime"})
+    segment_id = http.post("/api/segments", json=segment_body("checkout", [[condition]])).json()["data"]["id"]
+    wait_computed(http, segment_id)
+    seen: list[signals.MembershipChange] = []
+    subscriber = signals.subscribe(lambda conn, changes: seen.extend(changes))
+    try:
+        # A transaction that fails takes the membership and its signal's effects with it.
+        with pytest.raises(RuntimeError), server.db.write() as conn:
+            record_event(conn, account_id=account.id, profile_id=pid, metric_name="Started Checkout",
+                         properties={}, time=SystemClock().now(), now=SystemClock().now())
+            raise RuntimeError("rolled back")
+        assert member_ids(http, segment_id) == {seed}
+        record(server, account, pid, "Started Checkout")
+        assert member_ids(http, segment_id) == {seed, pid}
+    finally:
+        signals.unsubscribe(subscriber)
+    mine = [c for c in seen if c.segment_id == segment_id]
+    assert [(c.profile_id, c.entered) for c in mine] == [(pid, True), (pid, True)]

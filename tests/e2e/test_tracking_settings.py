@@ -68,18 +68,21 @@ def test_sparse_fieldsets(http, account):
     url = f"/api/tracking-settings/{account.id}?fields[tracking-setting]=auto_add_parameters,utm_source.campaign"
     attrs = http.get(url).json()["data"]["attributes"]
     assert attrs == {"auto_add_parameters": False, "utm_source": {"campaign": {"type": "static", "value": "Klaviyo"}}}
-    bad = http.get(f"/api/tracking-settings?fields[tracking-setting]=nope")
+    bad = http.get("/api/tracking-settings?fields[tracking-setting]=nope")
     assert error(bad, 400)["source"]["parameter"] == "fields[tracking-setting]"
     assert error(http.get("/api/tracking-settings?page[size]=2"), 400)["source"]["parameter"] == "page[size]"
 
 
 @pytest.mark.parametrize(("attributes", "pointer"), [
     ({"auto_add_parameters": "yes"}, "/data/attributes/auto_add_parameters"),
-    ({"utm_source": {"campaign": {"type": "dynamic", "value": "flow_id"}}}, "/data/attributes/utm_source/campaign/value"),
-    ({"utm_source": {"flow": {"type": "dynamic", "value": "campaign_name"}}}, "/data/attributes/utm_source/flow/value"),
+    ({"utm_source": {"campaign": {"type": "dynamic", "value": "flow_id"}}},
+     "/data/attributes/utm_source/campaign/value"),
+    ({"utm_source": {"flow": {"type": "dynamic", "value": "campaign_name"}}},
+     "/data/attributes/utm_source/flow/value"),
     ({"utm_medium": {"campaign": {"type": "other", "value": "x"}}}, "/data/attributes/utm_medium/campaign/type"),
     ({"utm_medium": {"campaign": {"type": "static", "value": ""}}}, "/data/attributes/utm_medium/campaign/value"),
-    ({"custom_parameters": [{"campaign": {"type": "static", "value": "x"}}]}, "/data/attributes/custom_parameters/0/name"),
+    ({"custom_parameters": [{"campaign": {"type": "static", "value": "x"}}]},
+     "/data/attributes/custom_parameters/0/name"),
     ({"custom_parameters": [{"name": f"p{i}"} for i in range(6)]}, "/data/attributes/custom_parameters"),
     ({"custom_parameters": [{"name": "a"}, {"name": "A"}]}, "/data/attributes/custom_parameters"),
     ({"custom_parameters": [{"name": "utm_source"}]}, "/data/attributes/custom_parameters/0/name"),

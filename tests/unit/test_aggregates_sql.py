@@ -165,7 +165,8 @@ def test_dimension_filters_match(seeded):
 
 def test_value_currency_dimension_and_sorting(seeded):
     test_db, account_id, metric_id, rows = seeded
-    query = aggregates.build_query(metric_id=metric_id, measurements=["count"], interval="month", by=["$value_currency"],
+    query = aggregates.build_query(metric_id=metric_id, measurements=["count"], interval="month",
+                                   by=["$value_currency"],
                                    filters=["greater-or-equal(datetime,2024-02-20T00:00:00Z)",
                                             "less-than(datetime,2024-03-31T00:00:00Z)"],
                                    timezone="UTC", sort="-count", page_size=2)

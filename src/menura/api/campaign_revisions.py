@@ -23,6 +23,7 @@ import msgspec
 from sqlalchemy import Row
 
 from menura.api import campaign_bodies as bodies
+from menura.api.bodies import expect_id, expect_type
 from menura.api.operation import Ctx
 from menura.domain import campaigns as rules
 from menura.jsonapi import errors
@@ -44,9 +45,7 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def _expect(actual: str, expected: str, pointer: str = "/data/type") -> None:
-    if actual != expected:
-        raise errors.invalid(f"The resource type '{actual}' is not valid here; expected '{expected}'.",
-                             pointer=pointer)
+    expect_type(actual, expected, pointer)
 
 
 def _builtins(value: Any) -> Any:
@@ -175,10 +174,16 @@ def _omni_campaign_input(ctx: Ctx) -> rules.CampaignInput:
                               details={"name": message.name, "variation_name": variation.name,
                                        "throttling_type": message.throttling_type})
     tracking = {"add_tracking_params": message.is_add_utm} if message.is_add_utm is not None else None
+    send_options = None
+    if message.throttling_type is not None:
+        if message.throttling_type not in _SMART_SENDING_IN:
+            raise errors.invalid(f"'{message.throttling_type}' is not a throttling type.",
+                                 pointer="/data/attributes/messages/0/throttling_type")
+        send_options = {"use_smart_sending": _SMART_SENDING_IN[message.throttling_type]}
     extra = {k: v for k, v in msgspec.to_builtins(definition).items() if k != "name"}
     extra["audience"] = {"name": audience.name}
     return rules.CampaignInput(definition.name, audience.included or [], audience.excluded or [], [spec],
-                               None, None, tracking, extra)
+                               None, send_options, tracking, extra)
 
 
 def campaign_change(ctx: Ctx) -> rules.CampaignChange:
@@ -241,11 +246,8 @@ def clone_name(data: bodies.Clone) -> str | None:
 
 
 def _check_target(ctx: Ctx, rtype: str, rid: str, expected: str) -> None:
-    _expect(rtype, expected)
-    path_id = ctx.path_params["id"]
-    if rid != path_id:
-        raise errors.invalid(f"The id '{rid}' in the body does not match the id '{path_id}' in the URL.",
-                             pointer="/data/id")
+    expect_type(rtype, expected)
+    expect_id(rid, ctx.path_params["id"])
 
 
 # --------------------------------------------------------------------------- answers: campaigns
@@ -397,17 +399,36 @@ def message_attributes(message: Row[Any], campaign: Row[Any], revision: str) -> 
             "created_at": _iso(message.created), "updated_at": _iso(message.updated)}
 
 
+# 2026-10-15 names: a message's status, its send strategy, and smart sending ("throttling type").
+_OMNI_STATUS = {rules.DRAFT: "draft", rules.SCHEDULED: "scheduled", rules.SENDING: "sending", rules.SENT: "sent"}
+_SMART_SENDING_IN = {"NONE": False, "FOR_CAMPAIGNS": True, "FOR_CAMPAIGNS_AND_FLOWS": True, "FOR_FLOWS": True}
+
+
+def _omni_strategy(strategy: dict[str, Any]) -> str:
+    method = strategy["method"]
+    if method == "static" and (strategy.get("options") or {}).get("is_local"):
+        return "local_timezone"
+    return {"throttled": "throttled", "smart_send_time": "send_time_optimization"}.get(method, "static")
+
+
 def _omni_message_attributes(message: Row[Any], campaign: Row[Any]) -> dict[str, Any]:
     details = dict(message.details or {})
     tracking = campaign.tracking_options or {}
+    status = _OMNI_STATUS.get(campaign.status, "cancelled" if campaign.status.startswith("Cancelled") else "sending")
+    strategy = campaign.send_strategy
+    send_options: dict[str, Any] = {
+        "send_time": _iso(campaign.send_time), "send_strategy": _omni_strategy(strategy),
+        "throttling_type": "throttle-for-campaigns-and-flows" if (campaign.send_options or {}).get(
+            "use_smart_sending", True) else "none"}
+    if strategy["method"] == "throttled":
+        send_options.update(recipient_percentage=strategy["throttle_percentage"], throttle_unit="hour")
     definition = {
         "name": details.get("name") or message.label or campaign.name,
-        "status": campaign.status,
+        "status": status,
         "tracking_options": {"is_add_utm": bool(tracking.get("add_tracking_params")),
                              "is_tracking_clicks": tracking.get("is_tracking_clicks"),
                              "is_tracking_opens": tracking.get("is_tracking_opens")},
-        "send_options": {"send_time": _iso(campaign.send_time), "send_strategy": campaign.send_strategy["method"],
-                         "throttling_type": details.get("throttling_type")},
+        "send_options": send_options,
     }
     return {"created": _iso(message.created), "updated": _iso(message.updated), "definition": definition}
 

@@ -12,6 +12,7 @@ from sqlalchemy import Connection, Row, func, literal
 
 from menura.api import campaign_bodies as bodies
 from menura.api import campaign_revisions as shapes
+from menura.api.bodies import expect_id, expect_type
 from menura.api.images import image_resource
 from menura.api.listing import Listing, attach_includes, list_resources, relationship_ids
 from menura.api.operation import Category, Ctx, M, Reply, S
@@ -23,6 +24,7 @@ from menura.jsonapi import errors
 from menura.jsonapi.documents import ResourceType, identifier, resource_object, single_document
 from menura.jsonapi.filters import FilterField, boolean_field, datetime_field, filter_equalities, id_field
 from menura.jsonapi.query import PageBounds, QuerySpec
+from menura.jsonapi.revisions import changed
 from menura.store import campaigns as store
 from menura.store import images as image_store
 from menura.store.types import UtcDateTime
@@ -297,9 +299,7 @@ def delete_campaign(ctx: Ctx) -> None:
 def create_campaign_clone(ctx: Ctx) -> Reply:
     """Create Campaign Clone."""
     data = ctx.body(bodies.CloneBody).data
-    if data.type != "campaign":
-        raise errors.invalid(f"The resource type '{data.type}' is not valid here; expected 'campaign'.",
-                             pointer="/data/type")
+    expect_type(data.type, "campaign")
     try:
         clone_id = rules.clone_campaign(ctx.db, ctx.account_id, data.id, ctx.now(), shapes.clone_name(data))
     except errors.ApiError as err:
@@ -360,12 +360,10 @@ def update_campaign_message(ctx: Ctx) -> dict[str, Any]:
 
 @api.post("/api/campaign-message-assign-template", "assign_template_to_campaign_message", scopes=WRITE, rate=M,
           query=QuerySpec(fields=MESSAGE_FIELDS))
-def assign_template_to_campaign_message(ctx: Ctx) -> dict[str, Any]:
+def assign_template_to_campaign_message(ctx: Ctx) -> Reply:
     """Assign Template to Campaign Message (the message gets its own copy of the template)."""
     data = ctx.body(bodies.AssignTemplateBody).data
-    if data.type != "campaign-message":
-        raise errors.invalid(f"The resource type '{data.type}' is not valid here; expected 'campaign-message'.",
-                             pointer="/data/type")
+    expect_type(data.type, "campaign-message")
     linkage = data.relationships.template.data
     if linkage is None or linkage.type != "template":
         raise errors.invalid("A template is required: relationships.template.data = {type: 'template', id}.",
@@ -386,7 +384,8 @@ def assign_template_to_campaign_message(ctx: Ctx) -> dict[str, Any]:
         fields=ctx.query.fields_for("campaign-message"),
         relationship_data={"campaign": identifier("campaign", campaign.id),
                            "template": identifier("template", message.template_id) if message.template_id else None})
-    return single_document(resource, links={"self": ctx.links.resource(rtype, message.id)})
+    document = single_document(resource, links={"self": ctx.links.resource(rtype, message.id)})
+    return Reply(200 if changed(ctx.revision, "campaign_assign_template_ok") else 201, document)
 
 
 @api.get("/api/campaign-messages/{id}/campaign", "get_campaign_for_campaign_message", scopes=READ, rate=M,
@@ -459,9 +458,7 @@ def get_image_id_for_campaign_message(ctx: Ctx) -> dict[str, Any]:
 def update_image_for_campaign_message(ctx: Ctx) -> None:
     """Update Image for Campaign Message (SMS and push messages)."""
     data = ctx.body(bodies.ImageBody).data
-    if data.type != "image":
-        raise errors.invalid(f"The resource type '{data.type}' is not valid here; expected 'image'.",
-                             pointer="/data/type")
+    expect_type(data.type, "image")
     rules.set_message_image(ctx.db, ctx.account_id, ctx.path_params["id"], ctx.now(), data.id)
 
 
@@ -527,9 +524,7 @@ def _job_object(ctx: Ctx, rtype: ResourceType, row: Row[Any]) -> dict[str, Any]:
 
 def _job_ref(ctx: Ctx, expected: str) -> str:
     data = ctx.body(bodies.JobRefBody).data
-    if data.type != expected:
-        raise errors.invalid(f"The resource type '{data.type}' is not valid here; expected '{expected}'.",
-                             pointer="/data/type")
+    expect_type(data.type, expected)
     return data.id
 
 
@@ -537,8 +532,9 @@ def _job_ref(ctx: Ctx, expected: str) -> str:
 def send_campaign(ctx: Ctx) -> Reply:
     """Send Campaign: queue (or schedule) the campaign's send job."""
     campaign_id = _job_ref(ctx, SEND_JOB.type)
-    job = jobs.send_campaign(ctx.db, ctx.account_id, campaign_id, ctx.now(),
-                             batch_size=ctx.services.settings.campaign_batch_size)
+    settings = ctx.services.settings
+    job = jobs.send_campaign(ctx.db, ctx.account_id, campaign_id, ctx.now(), batch_size=settings.campaign_batch_size,
+                             shards=settings.campaign_send_parallelism)
     ctx.services.work_signal.set()
     return Reply(202, single_document(_job_object(ctx, SEND_JOB, job), links={"self": ctx.url}))
 
@@ -555,12 +551,8 @@ def get_campaign_send_job(ctx: Ctx) -> dict[str, Any]:
 def cancel_campaign_send(ctx: Ctx) -> None:
     """Cancel Campaign Send (cancel for good, or revert a scheduled campaign to a draft)."""
     data = ctx.body(bodies.JobActionBody).data
-    if data.type != SEND_JOB.type:
-        raise errors.invalid(f"The resource type '{data.type}' is not valid here; expected '{SEND_JOB.type}'.",
-                             pointer="/data/type")
-    if data.id != ctx.path_params["id"]:
-        raise errors.invalid(f"The id '{data.id}' in the body does not match the id '{ctx.path_params['id']}' "
-                             "in the URL.", pointer="/data/id")
+    expect_type(data.type, SEND_JOB.type)
+    expect_id(data.id, ctx.path_params["id"])
     jobs.change_send_job(ctx.db, ctx.account_id, data.id, data.attributes.action, ctx.now())
 
 

@@ -3,7 +3,6 @@ the event's metric and profile relationships."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -139,7 +138,7 @@ async def stage_single(ctx: Ctx, entry: event_intake.IntakeEntry, received: date
     """Hand one accepted entry to the process's group-commit writer and wait for its commit."""
     if entry.profile_id:
         await run_in_threadpool(_check_ids, ctx, entry)
-    await asyncio.wrap_future(event_intake.staging_writer(ctx.db).submit(ctx.account_id, [entry], received))
+    await event_intake.staging_writer(ctx.db).stage(ctx.account_id, [entry], received)
 
 
 def _check_ids(ctx: Ctx, entry: event_intake.IntakeEntry) -> None:

@@ -18,6 +18,7 @@ from menura.api import (
     outbox_pages,
     profile_jobs,
     profiles,
+    reporting_campaigns,
     reporting_segments,
     segments,
     subscription_pages,
@@ -36,7 +37,7 @@ CATEGORIES += [lists.api, profile_jobs.api, client_subscriptions.api, subscripti
 CATEGORIES += [profiles.api, data_privacy.api, client_profiles.api]
 CATEGORIES += [segments.api, reporting_segments.api]
 CATEGORIES += [tracking_settings.api, tracking_pages.api, delivery_webhooks.api, outbox_pages.api]
-CATEGORIES += [campaigns.api]
+CATEGORIES += [campaigns.api, reporting_campaigns.api]
 
 
 def all_operations() -> list[Operation]:

@@ -53,7 +53,11 @@ class DeliveryContext:
     @property
     def base_url(self) -> str:
         configured = self.settings.public_url.rstrip("/")
-        return configured or f"http://{self.settings.host}:{self.settings.port}"
+        if configured:
+            return configured
+        # Listening on every interface is not an address a recipient can use.
+        host = "localhost" if self.settings.host in ("", "0.0.0.0", "::") else self.settings.host
+        return f"http://{host}:{self.settings.port}"
 
     def links(self, account_id: str, delivery_id: str) -> RecipientLinks:
         return RecipientLinks(self.base_url, self.signer, account_id, delivery_id)

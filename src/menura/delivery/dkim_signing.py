@@ -41,7 +41,12 @@ class DkimSigner:
     def signature_header(self, message: bytes, *, timestamp: int | None = None,
                          include: Sequence[str] = SIGNED_HEADERS) -> bytes:
         """The `DKIM-Signature: ...\\r\\n` line to put in front of `message` (CRLF line endings)."""
-        headers, body = dkim.rfc822_parse(message)
+        # Only the header block goes through dkimpy's line parser; the body is everything after it.
+        split = message.find(b"\r\n\r\n")
+        if split < 0:
+            headers, body = dkim.rfc822_parse(message)
+        else:
+            headers, body = dkim.rfc822_parse(message[:split + 4])[0], message[split + 4:]
         present = {name.lower() for name, _ in headers}
         include_headers = tuple(h.encode() for h in include if h.encode() in present)
         if b"from" not in include_headers:

@@ -21,10 +21,10 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from menura.delivery.dkim_signing import DkimSigner
+from menura.delivery.plaintext import html_to_text
 from menura.delivery.tracking import RecipientLinks
 from menura.domain.tracking_settings import ParamSpec, UtmContext, param_values
 from menura.templating.inline import inline_css
-from menura.templating.text import html_to_text
 
 _ANCHOR = re.compile(r"(<a\b[^>]*?\bhref\s*=\s*)([\"'])(.*?)\2([^>]*>)(.*?)(</a\s*>)", re.IGNORECASE | re.DOTALL)
 _TAG = re.compile(r"<[^>]+>")

@@ -13,6 +13,8 @@ exponential backoff; relay-down retries never give up, 4xx ones end as soft boun
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -45,6 +47,9 @@ from menura.store.delivery_tables import (
 )
 
 DELIVER_KIND = "delivery.deliver"
+# What may go into RCPT TO: one mailbox, no spaces or control characters (profiles validated it already;
+# this keeps a bad caller from injecting SMTP commands).
+_ADDRESS = re.compile(r"[^\s@<>\x00-\x1f\x7f]{1,64}@[^\s@<>\x00-\x1f\x7f]{1,255}")
 # A 4xx-deferred message becomes a soft bounce after this many attempts (~a day with the backoff).
 MAX_DEFERRED_ATTEMPTS = 10
 MAX_RETRY_DELAY = timedelta(minutes=15)
@@ -113,6 +118,8 @@ class _Planned:
     detail: str = ""
     resent: bool = False
     existing: Row[Any] | None = None
+    utm_params: list[utm_rules.ParamSpec] = dataclasses.field(default_factory=list)
+    utm_context: utm_rules.UtmContext | None = None
 
 
 def _utm(conn: Connection, cache: dict[str, utm_rules.TrackingSetting], job: EmailJob) -> tuple[
@@ -120,7 +127,7 @@ def _utm(conn: Connection, cache: dict[str, utm_rules.TrackingSetting], job: Ema
     message = job.message
     context = message.utm or utm_rules.UtmContext(subject=message.subject, profile_id=job.profile_id)
     if context.profile_id is None and job.profile_id is not None:
-        context = utm_rules.UtmContext(**{**context.__dict__, "profile_id": job.profile_id})
+        context = dataclasses.replace(context, profile_id=job.profile_id)
     if message.tracking.add_tracking_params is False:
         return [], context
     setting = cache.get(job.account_id)
@@ -146,7 +153,8 @@ def _row_values(plan: _Planned, ctx: DeliveryContext, now: datetime, transport: 
     }
 
 
-def _plan(conn: Connection, jobs: Sequence[EmailJob], ctx: DeliveryContext, now: datetime) -> list[_Planned]:
+def _plan(conn: Connection, jobs: Sequence[EmailJob]) -> list[_Planned]:
+    """What the database says about these sends (known send keys, consent, UTM settings): reads only."""
     plans = [_Planned(i, job, tracking.delivery_id(job.account_id, job.send_key)) for i, job in enumerate(jobs)]
     existing = store.messages_by_ids(conn, {p.delivery_id for p in plans})
     blocked: dict[str, str] = {}
@@ -170,14 +178,24 @@ def _plan(conn: Connection, jobs: Sequence[EmailJob], ctx: DeliveryContext, now:
         if reason:
             p.status, p.detail = SKIPPED, reason
             continue
-        params, utm_context = _utm(conn, settings_cache, p.job)
-        env = BuildEnv(links=ctx.links(p.job.account_id, p.delivery_id), now=now, utm_params=params,
-                       utm_context=utm_context, dkim=ctx.dkim, bounce_domain=ctx.settings.bounce_domain)
+        if not _ADDRESS.fullmatch(p.job.to):
+            p.status, p.detail = FAILED, f"not a deliverable address: {p.job.to[:320]!r}"
+            continue
+        p.utm_params, p.utm_context = _utm(conn, settings_cache, p.job)
+    return plans
+
+
+def _build(plans: Sequence[_Planned], ctx: DeliveryContext, now: datetime) -> None:
+    """Build the messages still to send (CPU only: no transaction is held meanwhile)."""
+    for p in plans:
+        if p.status != SENDING or p.utm_context is None:
+            continue
+        env = BuildEnv(links=ctx.links(p.job.account_id, p.delivery_id), now=now, utm_params=p.utm_params,
+                       utm_context=p.utm_context, dkim=ctx.dkim, bounce_domain=ctx.settings.bounce_domain)
         try:
             p.built = build_email(p.job.message, to=p.job.to, env=env)
         except (ValueError, UnicodeError) as exc:
             p.status, p.detail = FAILED, f"cannot build the message: {exc}"
-    return plans
 
 
 # --- recording outcomes ----------------------------------------------------------------------------
@@ -217,6 +235,22 @@ def apply_outcome(conn: Connection, row: Row[Any], outcome: SendOutcome, raw: by
     return DeliveryResult(row.id, FAILED, detail=outcome.detail)
 
 
+def record_delivered(conn: Connection, rows: Sequence[Row[Any]], sent: Sequence[SendOutcome], now: datetime) -> None:
+    """`apply_outcome` for a batch of delivered messages, in a few statements instead of a few per message."""
+    if not rows:
+        return
+    store.update_messages(conn, [{"id": r.id, "status": SENT, "attempts": r.attempts + 1, "sent_at": now,
+                                  "updated": now, "raw_z": None, "next_attempt_at": None, "last_error": None}
+                                 for r in rows])
+    store.add_attempts(conn, [{"outbound_id": r.id, "outcome": o.kind, "code": o.code,
+                               "detail": o.detail[:2000] or None, "at": now} for r, o in zip(rows, sent, strict=True)])
+    by_account: dict[str, list[Any]] = {}
+    for row in rows:
+        by_account.setdefault(row.account_id, []).append(outcomes.delivered(row, now))
+    for account_id, events in by_account.items():
+        outcomes.record(conn, account_id, events, now)
+
+
 def capture(conn: Connection, rows: Sequence[Row[Any]], now: datetime) -> None:
     """Messages kept in the outbox count as received: their links and reports work like real ones."""
     store.add_attempts(conn, [{"outbound_id": r.id, "outcome": "captured", "code": None, "detail": None, "at": now}
@@ -245,7 +279,8 @@ def send_emails(db: Any, jobs: Sequence[EmailJob], *, ctx: DeliveryContext,
     now = now or ctx.now()
     transport = ctx.email_transport()
     with db.read() as conn:
-        plans = _plan(conn, jobs, ctx, now)
+        plans = _plan(conn, jobs)
+    _build(plans, ctx, now)
     results: list[DeliveryResult | None] = [None] * len(plans)
     to_send: list[_Planned] = []
     captured: list[str] = []
@@ -283,7 +318,13 @@ def send_emails(db: Any, jobs: Sequence[EmailJob], *, ctx: DeliveryContext,
                                     for p in to_send if p.built is not None])
         with db.write() as conn:
             rows = store.messages_by_ids(conn, [p.delivery_id for p in to_send])
+            delivered = [(p, o) for p, o in zip(to_send, sent, strict=True) if o.kind == DELIVERED]
+            record_delivered(conn, [rows[p.delivery_id] for p, _ in delivered], [o for _, o in delivered], now)
+            for p, _ in delivered:
+                results[p.index] = DeliveryResult(p.delivery_id, SENT, resent=p.resent)
             for p, outcome in zip(to_send, sent, strict=True):
+                if outcome.kind == DELIVERED:
+                    continue
                 assert p.built is not None
                 result = apply_outcome(conn, rows[p.delivery_id], outcome, p.built.raw, now, ctx)
                 results[p.index] = DeliveryResult(result.delivery_id, result.status, resent=p.resent,
@@ -294,7 +335,9 @@ def send_emails(db: Any, jobs: Sequence[EmailJob], *, ctx: DeliveryContext,
 def queue_email(conn: Connection, job: EmailJob, *, ctx: DeliveryContext, now: datetime) -> DeliveryResult:
     """Accept a message inside the caller's transaction: it is sent by a work item after the commit
     (or captured in the outbox right here, when no relay is configured)."""
-    plan = _plan(conn, [job], ctx, now)[0]
+    plans = _plan(conn, [job])
+    _build(plans, ctx, now)
+    plan = plans[0]
     if plan.status == "duplicate" or plan.existing is not None:
         status = plan.existing.status if plan.existing is not None else SENDING
         return DeliveryResult(plan.delivery_id, status, duplicate=True)

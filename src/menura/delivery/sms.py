@@ -119,10 +119,11 @@ class TwilioProvider:
 
     def send(self, *, to: str, from_number: str, body: str, media_urls: Sequence[str] = (),
              status_callback: str | None = None) -> SmsOutcome:
-        data: list[tuple[str, str]] = [("To", to), ("From", from_number), ("Body", body)]
-        data += [("MediaUrl", url) for url in media_urls]
+        data: dict[str, Any] = {"To": to, "From": from_number, "Body": body}
+        if media_urls:
+            data["MediaUrl"] = list(media_urls)
         if status_callback:
-            data.append(("StatusCallback", status_callback))
+            data["StatusCallback"] = status_callback
         try:
             response = self._client.post(f"{self.base_url}/2010-04-01/Accounts/{self.account_sid}/Messages.json",
                                          data=data)

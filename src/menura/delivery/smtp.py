@@ -27,7 +27,7 @@ from menura.delivery.status_codes import DEFERRED, DELIVERED, RELAY_DOWN, SendOu
 log = logging.getLogger(__name__)
 
 # After the relay refused a connection, fail fast for this long instead of timing out per message.
-CIRCUIT_SECONDS = 5.0
+CIRCUIT_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -143,7 +143,9 @@ class SmtpTransport:
         """Send each envelope on the pool, concurrently; one outcome per envelope, in order."""
         if not envelopes:
             return []
-        result = self._runner.run(self._send_all(list(envelopes)))
+        # Generous, but bounded: a wedged relay must not hang a worker thread forever.
+        rounds = len(envelopes) / self.config.pool_size + 2
+        result = self._runner.run(self._send_all(list(envelopes)), timeout=self.config.timeout * 4 * rounds)
         assert isinstance(result, list)
         return result
 
@@ -209,7 +211,11 @@ class SmtpTransport:
         client = aiosmtplib.SMTP(hostname=cfg.host, port=cfg.port, username=cfg.username, password=cfg.password,
                                  use_tls=cfg.implicit_tls, start_tls=cfg.starttls, validate_certs=cfg.verify_certs,
                                  timeout=cfg.timeout)
-        await client.connect()
+        try:
+            await client.connect()
+        except BaseException:
+            client.close()  # e.g. connected, then AUTH refused: don't leave the session open
+            raise
         return client
 
     def _release(self, client: aiosmtplib.SMTP, *, keep: bool = True) -> None:

@@ -104,8 +104,9 @@ def _check_ready(conn: Connection, account_id: str, campaign: Row[Any], messages
 
 
 def send_campaign(db: Database, account_id: str, campaign_id: str, now: datetime, *,
-                  batch_size: int | None = None) -> Row[Any]:
-    """Create the send job and its work; returns the job row."""
+                  batch_size: int | None = None, shards: int = 1) -> Row[Any]:
+    """Create the send job and its work (one work item per shard: `shards` workers can deliver one
+    campaign in parallel); returns the job row."""
     with db.write() as conn:
         campaign = store.get_campaign(conn, account_id, campaign_id, for_update=True)
         if campaign is None:
@@ -119,8 +120,11 @@ def send_campaign(db: Database, account_id: str, campaign_id: str, now: datetime
         payload: dict[str, Any] = {"campaign_id": campaign_id, "token": token}
         if batch_size:
             payload["batch_size"] = batch_size
-        item_id = work.enqueue(conn, kind=SEND_KIND, payload=payload,
-                               now=now, run_at=plan.start_at, account_id=account_id)
+        # Shard 0 plans and delivers; the other shards deliver their part of the recipients in parallel.
+        item_ids = [work.enqueue(conn, kind=SEND_KIND, payload={**payload, "shard": shard, "shards": shards},
+                                 now=now, run_at=plan.start_at, account_id=account_id)
+                    for shard in range(max(1, shards))]
+        item_id = item_ids[0]
         existing = store.get_send_job(conn, account_id, campaign_id)
         values = {"status": QUEUED, "cursor": None, "planned": False, "plan": {"token": token},
                   "recipients": 0, "sent": 0, "skipped": 0, "failed": 0, "in_flight_reports": None,

@@ -483,6 +483,8 @@ def set_message_image(db: Database, account_id: str, message_id: str, now: datet
 
 def _copy_template(conn: Connection, account_id: str, source: Row[Any], now: datetime, source_id: str | None) -> str:
     copy_id = ids.short_id(6)
+    while store.message_template_exists(conn, copy_id):
+        copy_id = ids.short_id(6)
     store.insert_message_template(conn, {
         "id": copy_id, "account_id": account_id, "source_template_id": source_id, "name": source.name,
         "editor_type": source.editor_type, "html": source.html, "text": source.text, "amp": source.amp,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -234,7 +234,3 @@ def metric_ids_of(definition: Mapping[str, Any]) -> list[str]:
 def definition_attributes(definition: Mapping[str, Any]) -> dict[str, Any]:
     return {"aggregation_method": definition["aggregation_method"],
             "metric_groups": [dict(g) for g in definition["metric_groups"]]}
-
-
-def referenced_by_any(rows: Iterable[Any], metric_id: str) -> bool:
-    return any(metric_id in metric_ids_of(row.definition) for row in rows)

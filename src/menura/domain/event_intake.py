@@ -14,9 +14,9 @@ be left behind by a drain that has already finished.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -118,7 +118,7 @@ class _Pending:
     account_id: str
     entries: Sequence[IntakeEntry]
     received: datetime
-    done: Future[None]
+    done: asyncio.Future[None]
 
 
 class StagingWriter:
@@ -136,15 +136,16 @@ class StagingWriter:
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
 
-    def submit(self, account_id: str, entries: Sequence[IntakeEntry], received: datetime) -> Future[None]:
-        done: Future[None] = Future()
+    async def stage(self, account_id: str, entries: Sequence[IntakeEntry], received: datetime) -> None:
+        """Wait (without blocking the event loop) until the entries are committed."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         with self._cond:
             self._pending.append(_Pending(account_id, entries, received, done))
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="menura-event-staging", daemon=True)
                 self._thread.start()
             self._cond.notify()
-        return done
+        await done
 
     def _run(self) -> None:
         while True:
@@ -159,17 +160,30 @@ class StagingWriter:
         by_account: dict[str, list[_Pending]] = {}
         for item in batch:
             by_account.setdefault(item.account_id, []).append(item)
+        error: BaseException | None = None
         try:
             with self.db.write() as conn:
                 for account_id, items in by_account.items():
                     stage(conn, account_id=account_id, entries=[e for item in items for e in item.entries],
                           now=max(item.received for item in items))
         except Exception as exc:  # every request of the batch learns it was not stored
-            for item in batch:
-                item.done.set_exception(exc)
-            return
+            error = exc
+        # One wake-up per event loop for the whole batch, not one per request.
+        by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
         for item in batch:
-            item.done.set_result(None)
+            by_loop.setdefault(item.done.get_loop(), []).append(item.done)
+        for loop, futures in by_loop.items():
+            loop.call_soon_threadsafe(_settle, futures, error)
+
+
+def _settle(futures: list[asyncio.Future[None]], error: BaseException | None) -> None:
+    for future in futures:
+        if future.done():
+            continue
+        if error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(error)
 
 
 _writers: dict[int, StagingWriter] = {}

@@ -166,15 +166,22 @@ def discover_properties(conn: Connection, account_id: str,
     """Record the top-level, non-object properties seen on events of each metric."""
     candidates: dict[str, dict[str, Any]] = {}
     db = _db(conn)
+    ids: dict[tuple[str, str], str | None] = {}  # (metric, name) -> property id; None when known
     with _cache_lock:
         known = _known_properties
         for metric_id, properties in observed:
             for name, value in properties.items():
-                if name.startswith("$"):
-                    continue
-                pid = property_id(metric_id, name)
-                if (db, pid) in known:
-                    continue
+                pair = (metric_id, name)
+                if pair in ids:
+                    pid = ids[pair]
+                    if pid is None:
+                        continue
+                else:
+                    pid = property_id(metric_id, name)
+                    if name.startswith("$") or (db, pid) in known:
+                        ids[pair] = None
+                        continue
+                    ids[pair] = pid
                 entry = candidates.get(pid)
                 if entry is None:
                     kind = inferred_type(value)

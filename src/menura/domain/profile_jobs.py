@@ -55,7 +55,10 @@ class SegmentSource:
     member_ids_after: Callable[[Connection, str, str, str | None, int], list[str]]
 
 
-SEGMENT_SOURCE: SegmentSource | None = None
+# The segments area's stored memberships; replaceable (e.g. by a segments engine with its own view).
+SEGMENT_SOURCE: SegmentSource | None = SegmentSource(exists=store.segment_exists,
+                                                    member_count=store.segment_member_count,
+                                                    member_ids_after=store.segment_member_ids_after)
 
 
 def segment_not_found(segment_id: str) -> errors.ApiError:

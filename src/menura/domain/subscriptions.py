@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -41,6 +41,10 @@ UNSUBSCRIBE_KIND = "profiles.bulk_unsubscribe"
 MAX_SUBSCRIBE_PROFILES = 1000
 MAX_UNSUBSCRIBE_PROFILES = 100
 MAX_CUSTOM_SOURCE = 255
+
+# Called as hook(conn, pending_row) in the transaction that leaves a subscription waiting for its
+# double opt-in confirmation: the delivery area sends the message carrying `confirmation_url`.
+PENDING_CONFIRMATION_HOOKS: list[Callable[[Connection, Row[Any]], None]] = []
 
 SUBSCRIBED_TO_LIST = "Subscribed to List"
 UNSUBSCRIBED_FROM_LIST = "Unsubscribed from List"
@@ -351,13 +355,16 @@ def accept_client_subscription(db: Database, account_id: str, now: datetime, *, 
 # --------------------------------------------------------------------------- applying (worker side)
 
 
-def resolve_entry(conn: Connection, account_id: str, entry: Mapping[str, Any], now: datetime) -> str:
-    """The entry's profile: found by id or identifiers (and updated with them), or created."""
+def resolve_entry(conn: Connection, account_id: str, entry: Mapping[str, Any], now: datetime,
+                  secret: bytes | None = None) -> str:
+    """The entry's profile: found by id or identifiers (and updated with them), or created.
+    `secret` (the server secret) lets a client's `_kx` identify its profile."""
     from menura.domain.profiles import profile_input_from_attributes, resolve_profile
 
     data = profile_input_from_attributes(dict(entry.get("profile") or {}), meta=entry.get("meta"),
                                          profile_id=entry.get("id"))
-    profile_id, _created = resolve_profile(conn, account_id=account_id, data=data, now=now, conflicts="skip")
+    profile_id, _created = resolve_profile(conn, account_id=account_id, data=data, now=now, conflicts="skip",
+                                           secret=secret)
     return profile_id
 
 
@@ -411,9 +418,10 @@ def join_list(conn: Connection, account_id: str, list_row: Row[Any], profile_id:
 
 
 def subscribe_entry(conn: Connection, account_id: str, entry: Mapping[str, Any], list_row: Row[Any] | None, *,
-                    custom_source: str | None, historical_import: bool, method: str, now: datetime) -> str:
+                    custom_source: str | None, historical_import: bool, method: str, now: datetime,
+                    secret: bytes | None = None) -> str:
     """Apply one validated subscribe entry; returns the profile id."""
-    profile_id = resolve_entry(conn, account_id, entry, now)
+    profile_id = resolve_entry(conn, account_id, entry, now, secret)
     channels: dict[str, Any] = dict(entry.get("channels") or {})
     waiting: dict[str, Any] = {}
     if (list_row is not None and list_row.opt_in_process == list_rules.DOUBLE_OPT_IN and not historical_import
@@ -468,10 +476,14 @@ def _stash_pending(conn: Connection, account_id: str, list_id: str, profile_id: 
                    custom_source: str | None, method: str, now: datetime) -> None:
     existing = list_store.get_pending_for(conn, list_id, profile_id)
     if existing is None:
+        pending_id = ids.ulid()
         list_store.insert_pending(conn, {
-            "id": ids.ulid(), "account_id": account_id, "list_id": list_id, "profile_id": profile_id,
+            "id": pending_id, "account_id": account_id, "list_id": list_id, "profile_id": profile_id,
             "channels": {"channels": dict(channels), "custom_source": custom_source, "method": method},
             "created": now, "updated": now})
+        row = list_store.get_pending(conn, pending_id)
+        for hook in list(PENDING_CONFIRMATION_HOOKS):
+            hook(conn, row)
         return
     merged = {**existing.channels.get("channels", {}), **channels}
     list_store.update_pending(conn, existing.id, {

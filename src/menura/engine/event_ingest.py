@@ -13,7 +13,7 @@ reported in its bulk job and skipped; the batch's other entries are recorded.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,13 +29,14 @@ from menura.domain.event_intake import IntakeEntry
 from menura.jsonapi.errors import ApiError
 from menura.settings import get_settings
 from menura.store import events as store
+from menura.store import profiles as profile_store
 from menura.store import server_state
 from menura.store.work import WorkItem
 from menura.worker import WorkContext, work_handler
 
 log = logging.getLogger(__name__)
 
-BATCH_EVENTS = 2000
+BATCH_EVENTS = 1000
 
 # (conn, account_id, entry, now) -> profile id; raises ApiError (or LookupError) for a bad entry.
 ProfileResolver = Callable[[Connection, str, IntakeEntry, datetime], str]
@@ -113,28 +114,16 @@ def _drain_in(conn: Connection, generation: int, now: datetime, *, careful: bool
 
 def _record_account(conn: Connection, account_id: str, items: Sequence[tuple[Any, IntakeEntry]], now: datetime,
                     outcomes: dict[str, JobOutcome], *, careful: bool) -> int:
-    resolve = profile_resolver()
+    resolved = _resolve_profiles(conn, account_id, [entry for _row, entry in items], now, careful=careful)
     batch: list[event_rules.NewEvent] = []
-    resolved: dict[bytes, str] = {}
     count = 0
     for row, entry in items:
         count += len(entry.events)
         outcome = outcomes[row.job_id] if row.job_id is not None else None
-        key = msgspec.msgpack.encode((entry.profile_id, entry.profile, entry.meta, entry.client))
-        profile_id = resolved.get(key)
-        if profile_id is None:
-            try:
-                if careful:
-                    with conn.begin_nested():
-                        profile_id = resolve(conn, account_id, entry, now)
-                else:
-                    profile_id = resolve(conn, account_id, entry, now)
-            except (ApiError, LookupError, DBAPIError) as exc:
-                if isinstance(exc, DBAPIError) and not careful:
-                    raise
-                _reject(outcome, entry, exc, row.job_id)
-                continue
-            resolved[key] = profile_id
+        profile_id = resolved.get(_profile_key(entry))
+        if not isinstance(profile_id, str):
+            _reject(outcome, entry, profile_id or LookupError("profile not resolved"), row.job_id)
+            continue
         for ev in entry.events:
             batch.append(event_rules.NewEvent(
                 profile_id=profile_id, metric_name=ev.metric, properties=ev.properties,
@@ -144,6 +133,119 @@ def _record_account(conn: Connection, account_id: str, items: Sequence[tuple[Any
             outcome.completed += len(entry.events)
     event_rules.record_events(conn, account_id, batch, now)
     return count
+
+
+def _profile_key(entry: IntakeEntry) -> bytes:
+    return msgspec.msgpack.encode((entry.profile_id, entry.profile, entry.meta, entry.client))
+
+
+def _resolve_profiles(conn: Connection, account_id: str, entries: Sequence[IntakeEntry], now: datetime, *,
+                      careful: bool) -> dict[bytes, str | Exception]:
+    """Profile id (or the error that rejects it) per distinct profile payload of the batch.
+
+    The common shape, one identifier and nothing else ("this email did that"), is looked up for the
+    whole batch in one query per identifier kind; a profile found that way has nothing to update.
+    Everything else, and every profile not found, goes through the profiles area's resolve_profile.
+    """
+    out: dict[bytes, str | Exception] = {}
+    pending: dict[bytes, tuple[IntakeEntry, Any]] = {}
+    by_identifier: dict[str, dict[str, list[bytes]]] = defaultdict(lambda: defaultdict(list))
+    custom = _resolver is not None
+    for entry in entries:
+        key = _profile_key(entry)
+        if key in out or key in pending:
+            continue
+        if custom:
+            pending[key] = (entry, None)
+            continue
+        try:
+            data = _profile_input(key, entry)
+        except ApiError as exc:
+            out[key] = exc
+            continue
+        pending[key] = (entry, data)
+        single = _single_identifier(data)
+        if single is not None:
+            by_identifier[single[0]][single[1]].append(key)
+    if by_identifier:
+        _resolve_by_identifier(conn, account_id, by_identifier, pending, out, now)
+    resolve = profile_resolver()
+    for key, (entry, data) in pending.items():
+        try:
+            if careful:
+                with conn.begin_nested():
+                    out[key] = _resolve_one(conn, account_id, entry, data, now, resolve)
+            else:
+                out[key] = _resolve_one(conn, account_id, entry, data, now, resolve)
+        except (ApiError, LookupError) as exc:
+            out[key] = exc
+        except DBAPIError as exc:
+            if not careful:
+                raise
+            out[key] = exc
+    return out
+
+
+# Validated inputs by payload: validation (email and phone parsing) is a pure function of the payload
+# and the same customers come back batch after batch.
+_inputs: OrderedDict[bytes, Any] = OrderedDict()
+_INPUTS_MAX = 50_000
+
+
+def _profile_input(key: bytes, entry: IntakeEntry) -> Any:
+    data = _inputs.get(key)
+    if data is None:
+        data = profiles.profile_input_from_attributes(dict(entry.profile), meta=entry.meta,
+                                                      profile_id=entry.profile_id)
+        _inputs[key] = data
+        if len(_inputs) > _INPUTS_MAX:
+            _inputs.popitem(last=False)
+    return data
+
+
+def _resolve_by_identifier(conn: Connection, account_id: str, by_identifier: dict[str, dict[str, list[bytes]]],
+                           pending: dict[bytes, tuple[IntakeEntry, Any]], out: dict[bytes, str | Exception],
+                           now: datetime) -> None:
+    """Single-identifier profiles, a query per identifier kind: found by the identifier (or, for an
+    email, as a profile's additional address), else created together in one insert. What a
+    concurrent writer created first is left to resolve_profile."""
+    def settle(values: dict[str, list[bytes]], found: dict[str, str]) -> None:
+        for value, pid in found.items():
+            for key in values.pop(value, []):
+                out[key] = pid
+                pending.pop(key, None)
+
+    for name, values in by_identifier.items():
+        settle(values, profile_store.find_ids_by(conn, account_id, name, list(values)))
+        if name == "email" and values:
+            settle(values, store.find_ids_by_secondary_email(conn, account_id, list(values)))
+        if not values:
+            continue
+        rows = {value: profiles.new_profile_values(account_id, pending[keys[0]][1], now)
+                for value, keys in values.items()}
+        created = store.insert_new_profiles(conn, list(rows.values()))
+        settle(values, {value: row["id"] for value, row in rows.items() if row["id"] in created})
+
+
+def _single_identifier(data: Any) -> tuple[str, str] | None:
+    """(identifier, value) when the input is exactly one identifier and nothing else."""
+    if data.id is not None or data.patch is not None or data.add_emails or data.remove_emails:
+        return None
+    if len(data.given) != 1:
+        return None
+    (name,) = data.given
+    value = getattr(data, name, None) if name in profiles.IDENTIFIER_FIELDS else None
+    return (name, value) if isinstance(value, str) else None
+
+
+def _resolve_one(conn: Connection, account_id: str, entry: IntakeEntry, data: Any, now: datetime,
+                 resolve: ProfileResolver) -> str:
+    if data is None or _resolver is not None:
+        return resolve(conn, account_id, entry, now)
+    profile_id, _created = profiles.resolve_profile(
+        conn, account_id=account_id, data=data, now=now, update=True, secret=_server_secret(conn),
+        update_identifiers=not entry.client)
+    return str(profile_id)
 
 
 def _reject(outcome: JobOutcome | None, entry: IntakeEntry, exc: Exception, job_id: str | None) -> None:

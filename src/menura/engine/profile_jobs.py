@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Row
+from sqlalchemy.exc import IntegrityError
 
 from menura import ids
 from menura.domain import consent, subscriptions
@@ -101,6 +102,16 @@ def _rebase(pointer: str | None, index: int) -> str:
     return base + pointer[len("/data"):]
 
 
+def _import_attributes() -> frozenset[str]:
+    from menura.domain.profiles import ATTRIBUTE_FIELDS
+
+    # The import's profile schema (ProfileUpsertQueryResourceObject) has no anonymous_id.
+    return frozenset(ATTRIBUTE_FIELDS - {"anonymous_id"})
+
+
+IMPORT_ATTRIBUTES = _import_attributes()
+
+
 def _parse_row(row: dict[str, Any]) -> Any:
     """A row's ProfileInput (400-style ApiError with a pointer relative to the row's own document)."""
     from menura.domain.profiles import profile_input_from_attributes
@@ -109,7 +120,7 @@ def _parse_row(row: dict[str, Any]) -> Any:
     if profile_id is not None and not isinstance(profile_id, str):
         raise errors.invalid("'id' must be a string.", pointer="/data/id")
     return profile_input_from_attributes(_strip_nulls(row.get("attributes")), meta=row.get("meta"),
-                                         profile_id=profile_id)
+                                         profile_id=profile_id, allowed=IMPORT_ATTRIBUTES)
 
 
 def _import_row(conn: Connection, account_id: str, data: Any, now: datetime, secret: bytes | None) -> str:
@@ -165,14 +176,16 @@ def _import_batch(conn: Connection, job: Row[Any], rows: list[dict[str, Any]], s
             failures.append(_error_row(job.id, index, rows[index], err))
     fast = _independent_new_rows(conn, job.account_id, parsed)
     new_rows = [new_profile_values(job.account_id, data, now) for index, data in parsed if index in fast]
-    # A concurrent writer may take an identifier after the lookup: then resolve those rows one by one.
-    _done, err = _in_savepoint(conn, store.insert_profiles, conn, new_rows)
-    if err is None:
+    try:
+        with conn.begin_nested():
+            store.insert_profiles(conn, new_rows)
+    except IntegrityError:
+        # A concurrent writer took one of the identifiers after the lookup: resolve them one by one.
+        fast = set()
+    else:
         imported.extend(values["id"] for values in new_rows)
         for values in new_rows:
             profile_changed(conn, job.account_id, values["id"])
-    else:
-        fast = set()
     for index, data in parsed:
         if index in fast:
             continue
@@ -365,12 +378,15 @@ def _run_entries(ctx: WorkContext, item: WorkItem, apply: Callable[[Connection, 
 def run_subscribe(ctx: WorkContext, item: WorkItem) -> None:
     payload = item.payload
     account_id = item.account_id or ""
+    with ctx.db.read() as conn:
+        secret = _secret(conn)
 
     def apply(conn: Connection, list_row: Row[Any] | None, entry: dict[str, Any], now: datetime) -> str:
         return subscriptions.subscribe_entry(conn, account_id, entry, list_row,
                                              custom_source=payload.get("custom_source"),
                                              historical_import=bool(payload.get("historical_import")),
-                                             method=payload.get("method") or subscriptions.METHOD_API, now=now)
+                                             method=payload.get("method") or subscriptions.METHOD_API, now=now,
+                                             secret=secret)
 
     _run_entries(ctx, item, apply)
 

@@ -64,6 +64,9 @@ CHANGES: dict[str, str] = {
     # Campaign messages moved channel/label/content under `definition` (push support); send strategies
     # lost their options_static/options_throttled/options_sto wrappers.
     "campaign_message_definition": "2025-04-15",
+    # assign_template_to_campaign_message answered 201 Created (2024-10-15 spec); 200 in later specs.
+    # Assumed to change with the message definition overhaul.
+    "campaign_assign_template_ok": "2025-04-15",
     # Campaigns became multi-channel: a campaign `definition`, audiences and messages as resources.
     "campaign_audience_resources": "2026-10-15",
 }

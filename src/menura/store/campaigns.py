@@ -142,6 +142,11 @@ def get_message_template(conn: Connection, account_id: str, template_id: str) ->
     return conn.execute(stmt).first()
 
 
+def message_template_exists(conn: Connection, template_id: str) -> bool:
+    stmt = select(campaign_message_templates.c.id).where(campaign_message_templates.c.id == template_id)
+    return conn.execute(stmt).first() is not None
+
+
 def delete_message_template(conn: Connection, template_id: str) -> None:
     conn.execute(delete(campaign_message_templates).where(campaign_message_templates.c.id == template_id))
 
@@ -275,15 +280,25 @@ def plan_recipients(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
     """Insert planned recipients; ones already planned are left alone. Returns how many were new."""
     if not rows:
         return 0
-    stmt = _dialect_insert(conn)(campaign_recipients).on_conflict_do_nothing(
-        index_elements=["message_id", "profile_id"])
-    return int(conn.execute(stmt, [dict(r) for r in rows]).rowcount or 0)
+    stmt = (_dialect_insert(conn)(campaign_recipients)
+            .on_conflict_do_nothing(index_elements=["message_id", "profile_id"])
+            .returning(campaign_recipients.c.profile_id))
+    # rowcount is not reliable for executemany; RETURNING counts exactly what was inserted.
+    return len(conn.execute(stmt, [dict(r) for r in rows]).all())
+
+
+def _in_partition(partition: Collection[str] | None) -> list[ColumnElement[bool]]:
+    """Rows of one shard of a send: profile ids (ULIDs) whose last character is in `partition`."""
+    if partition is None:
+        return []
+    return [func.substr(campaign_recipients.c.profile_id, 26, 1).in_(list(partition))]
 
 
 def recipients_in_status(conn: Connection, message_id: str, status: str, limit: int,
-                         due_by: datetime | None = None) -> list[Row[Any]]:
+                         due_by: datetime | None = None, partition: Collection[str] | None = None) -> list[Row[Any]]:
     t = campaign_recipients.c
-    stmt = select(campaign_recipients).where(t.message_id == message_id, t.status == status)
+    stmt = select(campaign_recipients).where(t.message_id == message_id, t.status == status,
+                                             *_in_partition(partition))
     if due_by is not None:
         stmt = stmt.where(t.due_at <= due_by)
     return list(conn.execute(stmt.order_by(t.due_at, t.profile_id).limit(limit)).all())
@@ -312,9 +327,11 @@ def record_outcomes(conn: Connection, message_id: str, outcomes: Sequence[Mappin
                          "sa": o.get("sent_at"), "di": o.get("delivery_id")} for o in outcomes])
 
 
-def next_due_at(conn: Connection, message_ids: Sequence[str]) -> datetime | None:
+def next_due_at(conn: Connection, message_ids: Sequence[str], partition: Collection[str] | None = None
+                ) -> datetime | None:
     t = campaign_recipients.c
-    stmt = select(func.min(t.due_at)).where(t.message_id.in_(list(message_ids)), t.status == "pending")
+    stmt = select(func.min(t.due_at)).where(t.message_id.in_(list(message_ids)), t.status == "pending",
+                                            *_in_partition(partition))
     return conn.execute(stmt).scalar()
 
 
@@ -395,4 +412,101 @@ def engagement_times(conn: Connection, account_id: str, metric_names: Collection
     found: list[tuple[str, datetime]] = []
     for chunk in _chunks(list(profile_ids)):
         found += [(r.profile_id, r.occurred_at) for r in conn.execute(base.where(events.c.profile_id.in_(chunk)))]
+    return found
+
+
+# --------------------------------------------------------------------------- reports
+
+
+def campaigns_sent_between(conn: Connection, account_id: str, start: datetime, end: datetime) -> list[Row[Any]]:
+    """Campaigns whose send time falls in [start, end) and that have started sending."""
+    stmt = campaigns_select(account_id).where(
+        campaigns.c.send_time >= start, campaigns.c.send_time < end,
+        campaigns.c.status.notin_(["Draft", "Scheduled"]))
+    return list(conn.execute(stmt.order_by(campaigns.c.send_time, campaigns.c.id)).all())
+
+
+def metric_ids_by_name(conn: Connection, account_id: str, names: Collection[str]) -> dict[str, str]:
+    """metric id -> name, for the account's metrics with those names."""
+    stmt = select(metrics.c.id, metrics.c.name).where(metrics.c.account_id == account_id,
+                                                      metrics.c.name.in_(list(names)))
+    return {row.id: row.name for row in conn.execute(stmt)}
+
+
+def _attribution(key: str) -> Any:
+    return events.c.properties[key].as_string()
+
+
+def campaign_event_totals(conn: Connection, account_id: str, metric_ids: Collection[str],
+                          campaign_ids: Collection[str]) -> list[Row[Any]]:
+    """Per (metric, campaign, message): events, distinct profiles; for the events attributed to the
+    campaigns (their `$campaign` property), whenever they happened."""
+    if not metric_ids or not campaign_ids:
+        return []
+    campaign = _attribution("$campaign").label("campaign_id")
+    message = _attribution("$message").label("message_id")
+    rows: list[Row[Any]] = []
+    for chunk in _chunks(list(campaign_ids)):
+        stmt = (select(events.c.metric_id, campaign, message, func.count().label("events"),
+                       func.count(events.c.profile_id.distinct()).label("profiles"))
+                .where(events.c.account_id == account_id, events.c.metric_id.in_(list(metric_ids)),
+                       _attribution("$campaign").in_(chunk))
+                .group_by(events.c.metric_id, campaign, message))
+        rows += conn.execute(stmt).all()
+    return rows
+
+
+def engagement_of(conn: Connection, account_id: str, metric_ids: Collection[str],
+                  campaign_ids: Collection[str]) -> list[Row[Any]]:
+    """Every engagement event (profile, time, campaign, message) attributed to the campaigns."""
+    if not metric_ids or not campaign_ids:
+        return []
+    rows: list[Row[Any]] = []
+    for chunk in _chunks(list(campaign_ids)):
+        stmt = select(events.c.profile_id, events.c.occurred_at, _attribution("$campaign").label("campaign_id"),
+                      _attribution("$message").label("message_id")).where(
+            events.c.account_id == account_id, events.c.metric_id.in_(list(metric_ids)),
+            _attribution("$campaign").in_(chunk))
+        rows += conn.execute(stmt).all()
+    return rows
+
+
+def profile_events(conn: Connection, account_id: str, metric_ids: Collection[str], profile_ids: Collection[str],
+                   start: datetime) -> list[Row[Any]]:
+    """Events of some metrics of some profiles since `start`: (profile, metric, time, value, campaign, flow)."""
+    if not metric_ids or not profile_ids:
+        return []
+    rows: list[Row[Any]] = []
+    for chunk in _chunks(list(profile_ids)):
+        stmt = select(events.c.profile_id, events.c.metric_id, events.c.occurred_at, events.c.value,
+                      _attribution("$campaign").label("campaign_id"), _attribution("$message").label("message_id"),
+                      _attribution("$flow").label("flow_id")).where(
+            events.c.account_id == account_id, events.c.metric_id.in_(list(metric_ids)),
+            events.c.profile_id.in_(chunk), events.c.occurred_at >= start)
+        rows += conn.execute(stmt).all()
+    return rows
+
+
+def campaign_delivery_profiles(conn: Connection, account_id: str, metric_ids: Collection[str],
+                               campaign_ids: Collection[str]) -> list[Row[Any]]:
+    """Distinct (metric, campaign, message, profile) of the delivery outcomes of the campaigns."""
+    if not metric_ids or not campaign_ids:
+        return []
+    rows: list[Row[Any]] = []
+    for chunk in _chunks(list(campaign_ids)):
+        stmt = (select(events.c.metric_id, _attribution("$campaign").label("campaign_id"),
+                       _attribution("$message").label("message_id"), events.c.profile_id)
+                .where(events.c.account_id == account_id, events.c.metric_id.in_(list(metric_ids)),
+                       _attribution("$campaign").in_(chunk))
+                .distinct())
+        rows += conn.execute(stmt).all()
+    return rows
+
+
+def delivery_statuses(conn: Connection, delivery_ids: Collection[str]) -> dict[str, str]:
+    """Delivery's status of the outbound messages with these ids (absent: never handed to delivery)."""
+    found: dict[str, str] = {}
+    for chunk in _chunks(list(delivery_ids)):
+        stmt = select(outbound_messages.c.id, outbound_messages.c.status).where(outbound_messages.c.id.in_(chunk))
+        found.update({row.id: row.status for row in conn.execute(stmt)})
     return found

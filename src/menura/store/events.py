@@ -6,6 +6,7 @@ timestamp, a JSON property as JSON text), so no SQL dialect knowledge leaks out 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -16,6 +17,7 @@ from sqlalchemy import (
     Row,
     String,
     and_,
+    bindparam,
     case,
     cast,
     delete,
@@ -23,6 +25,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    or_,
     select,
     text,
     update,
@@ -31,6 +34,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
 
 from menura.store.event_tables import event_bulk_jobs, event_ingest, events, ingest_state
+from menura.store.profile_tables import profile_secondary_emails, profiles
 
 # Rows per multi-row INSERT statement: well under SQLite's 32,766 bound parameters at 10 columns.
 INSERT_CHUNK = 1000
@@ -46,13 +50,86 @@ def _dialect_insert(conn: Connection, table: Any) -> Any:
 def insert_events(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
     """Insert events, skipping any whose (profile, metric, unique_id) is already recorded (also
     within `rows`: the first wins). Returns the ids actually inserted."""
+    if conn.dialect.name == "postgresql" and len(rows) >= COPY_THRESHOLD:
+        return _insert_events_by_copy(conn, rows)
     inserted: set[str] = set()
     stmt = (_dialect_insert(conn, events)
             .on_conflict_do_nothing(index_elements=["profile_id", "metric_id", "unique_id"])
             .returning(events.c.id))
+    # executemany: one cached statement; SQLAlchemy's insertmanyvalues sends it as multi-row VALUES.
     for start in range(0, len(rows), INSERT_CHUNK):
-        chunk = rows[start:start + INSERT_CHUNK]
-        inserted.update(conn.execute(stmt.values(list(chunk))).scalars())
+        inserted.update(conn.execute(stmt, list(rows[start:start + INSERT_CHUNK])).scalars())
+    return inserted
+
+
+# Below this many rows a plain INSERT beats the COPY detour.
+COPY_THRESHOLD = 50
+_COLUMNS = [c.name for c in events.columns]
+
+
+def _insert_events_by_copy(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
+    """PostgreSQL: COPY the batch into a session-local staging table, then one INSERT ... SELECT
+    ... ON CONFLICT DO NOTHING RETURNING. COPY is PostgreSQL's fastest load path, and one statement
+    moves the batch whatever its size."""
+    conn.exec_driver_sql("CREATE TEMP TABLE IF NOT EXISTS events_load (LIKE events INCLUDING DEFAULTS) "
+                         "ON COMMIT DELETE ROWS")
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    columns = ", ".join(_COLUMNS)
+    with cursor.copy(f"COPY events_load ({columns}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row([json.dumps(row["properties"], separators=(",", ":")) if name == "properties"
+                            else row[name] for name in _COLUMNS])
+    # Duplicates inside the batch conflict with the copy inserted first, which is kept.
+    result = conn.exec_driver_sql(
+        f"INSERT INTO events ({columns}) SELECT {columns} FROM events_load "
+        "ON CONFLICT (profile_id, metric_id, unique_id) DO NOTHING RETURNING id")
+    inserted = {row[0] for row in result}
+    conn.exec_driver_sql("TRUNCATE events_load")
+    return inserted
+
+
+def touch_last_events(conn: Connection, account_id: str, latest: dict[str, datetime]) -> None:
+    """Move each profile's last_event_date forward (never back): one statement for the batch.
+    The same rule as the profiles area's touch_last_event, executed as executemany."""
+    if not latest:
+        return
+    if conn.dialect.name == "postgresql":
+        # One statement for the whole batch instead of a round trip per profile.
+        conn.execute(text(
+            "UPDATE profiles SET last_event_date = u.w "
+            "FROM unnest(CAST(:ids AS text[]), CAST(:whens AS timestamptz[])) AS u(id, w) "
+            "WHERE profiles.account_id = :a AND profiles.id = u.id "
+            "AND (profiles.last_event_date IS NULL OR profiles.last_event_date < u.w)"),
+            {"ids": list(latest), "whens": list(latest.values()), "a": account_id})
+        return
+    later = or_(profiles.c.last_event_date.is_(None), profiles.c.last_event_date < bindparam("w"))
+    stmt = (update(profiles).where(profiles.c.account_id == bindparam("a"), profiles.c.id == bindparam("p"), later)
+            .values(last_event_date=bindparam("w")))
+    conn.execute(stmt, [{"a": account_id, "p": pid, "w": when} for pid, when in latest.items()])
+
+
+# --- profiles in bulk (the ingest worker's find-or-create for identifier-only profiles) -----------
+
+
+def find_ids_by_secondary_email(conn: Connection, account_id: str, emails: Sequence[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for start in range(0, len(emails), 900):
+        query = select(profile_secondary_emails.c.email, profile_secondary_emails.c.profile_id).where(
+            profile_secondary_emails.c.account_id == account_id,
+            profile_secondary_emails.c.email.in_(list(emails[start:start + 900])))
+        found.update({email: pid for email, pid in conn.execute(query)})
+    return found
+
+
+def insert_new_profiles(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
+    """Insert profile rows (built by the profiles area's new_profile_values); one whose identifier
+    a concurrent writer took is skipped. Returns the ids inserted."""
+    inserted: set[str] = set()
+    if not rows:
+        return inserted
+    stmt = _dialect_insert(conn, profiles).on_conflict_do_nothing().returning(profiles.c.id)
+    for start in range(0, len(rows), 500):
+        inserted.update(conn.execute(stmt, list(rows[start:start + 500])).scalars())
     return inserted
 
 
@@ -68,11 +145,6 @@ def get_event(conn: Connection, account_id: str, event_id: str) -> Row[Any] | No
 
 def event_listing_select(account_id: str) -> Any:
     return select(events).where(events.c.account_id == account_id)
-
-
-def count_events(conn: Connection, account_id: str) -> int:
-    return int(conn.execute(select(func.count()).select_from(events).where(events.c.account_id == account_id))
-               .scalar_one())
 
 
 def delete_profile_events(conn: Connection, account_id: str, profile_id: str) -> int:
@@ -176,11 +248,13 @@ def stage(conn: Connection, values: dict[str, Any]) -> None:
 
 def take_staged(conn: Connection, *, up_to_generation: int, max_events: int) -> list[Row[Any]]:
     """The oldest staged rows of generations <= `up_to_generation`, about `max_events` events'
-    worth (at least one row). Locked on PostgreSQL until the caller's transaction ends."""
+    worth (at least one row). On PostgreSQL they are locked until the caller's transaction ends and
+    rows another drain holds are skipped, so drains of successive generations run in parallel: a
+    drain that rolls back is retried, and its retry (same or higher generation) takes them again."""
     query = (select(event_ingest).where(event_ingest.c.generation <= up_to_generation)
              .order_by(event_ingest.c.id).limit(64))
     if conn.dialect.name == "postgresql":
-        query = query.with_for_update()
+        query = query.with_for_update(skip_locked=True)
     picked: list[Row[Any]] = []
     total = 0
     for row in conn.execute(query):
@@ -194,13 +268,6 @@ def take_staged(conn: Connection, *, up_to_generation: int, max_events: int) -> 
 def delete_staged(conn: Connection, ids: Sequence[int]) -> None:
     if ids:
         conn.execute(delete(event_ingest).where(event_ingest.c.id.in_(list(ids))))
-
-
-def staged_count(conn: Connection, up_to_generation: int | None = None) -> int:
-    query = select(func.count()).select_from(event_ingest)
-    if up_to_generation is not None:
-        query = query.where(event_ingest.c.generation <= up_to_generation)
-    return int(conn.execute(query).scalar_one())
 
 
 # --- bulk jobs -----------------------------------------------------------------------------------

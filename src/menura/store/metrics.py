@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, delete, insert, or_, select, tuple_, update
+from sqlalchemy import Connection, Row, and_, delete, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from menura.store.event_tables import custom_metrics, mapped_metrics, metric_properties, metrics
@@ -50,10 +50,6 @@ def get_metrics(conn: Connection, account_id: str, metric_ids: Iterable[str]) ->
         return []
     return list(conn.execute(
         select(metrics).where(metrics.c.account_id == account_id, metrics.c.id.in_(ids))).all())
-
-
-def metric_exists(conn: Connection, metric_id: str) -> bool:
-    return conn.execute(select(metrics.c.id).where(metrics.c.id == metric_id)).first() is not None
 
 
 def metric_listing_select(account_id: str) -> Any:
@@ -142,11 +138,3 @@ def save_mapping(conn: Connection, account_id: str, mapping_id: str, *, metric_i
     values = {"metric_id": metric_id, "custom_metric_id": custom_metric_id, "updated": now}
     if conn.execute(update(mapped_metrics).where(where).values(**values)).rowcount == 0:
         conn.execute(insert(mapped_metrics).values(account_id=account_id, id=mapping_id, **values))
-
-
-def delete_metric_references(conn: Connection, account_id: str, metric_ids: Sequence[str]) -> None:
-    """Unset mappings that point at metrics that no longer exist."""
-    if metric_ids:
-        conn.execute(update(mapped_metrics).where(mapped_metrics.c.account_id == account_id,
-                                                  or_(mapped_metrics.c.metric_id.in_(list(metric_ids))))
-                     .values(metric_id=None))

@@ -119,3 +119,35 @@ def insert_profiles(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
 
     if rows:
         conn.execute(insert(profiles), list(rows))
+
+
+# --------------------------------------------------------------------------- segments (bulk suppression)
+
+
+def segment_exists(conn: Connection, account_id: str, segment_id: str) -> bool:
+    from menura.store.segment_tables import segments
+
+    query = select(segments.c.id).where(segments.c.account_id == account_id, segments.c.id == segment_id)
+    return conn.execute(query).first() is not None
+
+
+def segment_member_count(conn: Connection, account_id: str, segment_id: str) -> int:
+    from sqlalchemy import func
+
+    from menura.store.segment_tables import segment_members
+
+    query = select(func.count()).select_from(segment_members).where(
+        segment_members.c.account_id == account_id, segment_members.c.segment_id == segment_id)
+    return int(conn.execute(query).scalar_one())
+
+
+def segment_member_ids_after(conn: Connection, account_id: str, segment_id: str, after: str | None,
+                             limit: int) -> list[str]:
+    """Current members of a segment in id order after `after`: walks a whole segment in batches."""
+    from menura.store.segment_tables import segment_members
+
+    query = select(segment_members.c.profile_id).where(segment_members.c.account_id == account_id,
+                                                       segment_members.c.segment_id == segment_id)
+    if after is not None:
+        query = query.where(segment_members.c.profile_id > after)
+    return list(conn.execute(query.order_by(segment_members.c.profile_id).limit(limit)).scalars())

@@ -7,12 +7,13 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, and_, delete, exists, func, insert, literal, select, update
+from sqlalchemy import Connection, Row, Select, and_, delete, exists, func, insert, literal, select, true, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from menura.store.list_tables import list_members, lists
 from menura.store.profile_tables import profiles
 from menura.store.segment_tables import segment_members, segment_membership_changes, segments
+from menura.store.types import UtcDateTime
 
 CHUNK = 500
 SEGMENT_COLUMNS = {"id": segments.c.id, "name": segments.c.name, "created": segments.c.created,
@@ -239,6 +240,28 @@ def _record(conn: Connection, account_id: str, segment_id: str, profile_ids: Seq
     conn.execute(insert(segment_membership_changes),
                  [{"account_id": account_id, "segment_id": segment_id, "profile_id": pid, "entered": entered,
                    "at": now} for pid in profile_ids])
+
+
+def add_matching_members(conn: Connection, account_id: str, segment_id: str, condition: ColumnElement[bool],
+                         now: datetime) -> list[str]:
+    """For a segment with no members yet: every profile matching `condition` joins, in one
+    INSERT ... SELECT (and one for its history), with no round trip of ids through Python."""
+    prepare(conn)
+    chosen = select(literal(segment_id), profiles.c.id, literal(account_id), literal(now, UtcDateTime)).where(
+        profiles.c.account_id == account_id, condition)
+    added = list(conn.execute(insert(segment_members).from_select(
+        ["segment_id", "profile_id", "account_id", "joined_at"], chosen).returning(segment_members.c.profile_id))
+        .scalars())
+    history = select(literal(account_id), segment_members.c.segment_id, segment_members.c.profile_id, true(),
+                     segment_members.c.joined_at).where(segment_members.c.segment_id == segment_id)
+    conn.execute(insert(segment_membership_changes).from_select(
+        ["account_id", "segment_id", "profile_id", "entered", "at"], history))
+    return added
+
+
+def has_members(conn: Connection, segment_id: str) -> bool:
+    stmt = select(segment_members.c.profile_id).where(segment_members.c.segment_id == segment_id).limit(1)
+    return conn.execute(stmt).first() is not None
 
 
 def member_counts(conn: Connection, segment_ids: Sequence[str]) -> dict[str, int]:

@@ -6,23 +6,29 @@ so any worker can resume a job, and each step commits its effects with the work 
 1. plan: read the next batch of the audience by profile-id cursor, keep those who may receive the
    channel, and insert them into the ledger with their due time (strategy: local time zone,
    throttle wave, best hour); the cursor moves in the same transaction;
-2. deliver: take due `pending` rows, mark them `sending` and commit (the in-flight batch), check
-   each recipient again (consent, suppressions, smart sending), render each message once, hand the
-   batch to delivery, then record every outcome and commit.
+2. deliver: take due `pending` rows and mark them `sending` (committed), check each recipient again
+   (consent, suppressions, smart sending), render each message once, hand the batch to delivery,
+   then record every outcome (committed).
 
-Planning and delivering alternate, so an immediate send starts at once and memory holds one batch.
-A worker killed mid-batch leaves rows `sending`: the next run reports them (`in_flight_reports`)
-and sends them again; delivery's send keys make every recipient whose message was recorded a
-no-op, so only a message handed over but not yet recorded can arrive twice. A batch the relay
-deferred entirely (relay down) pauses the job with backoff; delivery retries the deferred messages
-itself. Cancelling marks pending rows `cancelled`; the job stops at its next step. Rows due later
-(throttled waves, local times, best hours) are waited for by a new work item due at the next one.
+Planning and delivering alternate, so an immediate send starts at once and memory holds a couple of
+batches whatever the audience size. Handing a batch over (MIME, DKIM, SMTP) runs in a second thread
+while the next batch is rendered; a batch is handed over only after the previous one's outcomes are
+recorded, so at most one batch is ever between hand-over and record.
+
+A worker killed mid-send leaves rows `sending`. The next run reports them (`in_flight_reports`):
+those delivery had recorded as handed over but not finished are the only messages that can arrive
+twice; the rest never reached delivery. All are sent again, and delivery's send keys turn every
+message it had recorded as done into a no-op. A batch the relay deferred entirely (relay down) pauses
+the job with backoff while delivery retries the deferred messages itself. Cancelling marks pending
+rows `cancelled`; the job stops at its next step. Rows due later (throttled waves, local times, best
+hours) are waited for by a new work item due at the next one.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -30,6 +36,8 @@ from sqlalchemy import Connection, Row
 
 from menura.delivery import EmailJob, delivery_context, recipient_links, send_emails, send_sms
 from menura.delivery.context import DeliveryContext
+from menura.delivery.sending import DeliveryResult
+from menura.delivery.tracking import delivery_id
 from menura.domain import campaign_jobs as jobs
 from menura.domain import campaigns as rules
 from menura.engine.campaigns import audience as audiences
@@ -48,6 +56,9 @@ SMART_SENDING_WINDOW = timedelta(hours=16)  # Klaviyo's default smart sending wi
 MAX_PAUSE = timedelta(minutes=15)
 # Delivery results that mean "handed over" (sent, kept in the outbox, or retried by delivery itself).
 _ACCEPTED = frozenset({"sent", "captured", "queued", "deferred", "sending"})
+_UNFINISHED = frozenset({"sending", "queued"})
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+PLANNING_POLL_SECONDS = 0.2
 
 
 @dataclass
@@ -58,6 +69,18 @@ class _Send:
     audience: audiences.Audience
 
 
+@dataclass
+class _Batch:
+    """One batch between claim and record: outcomes decided before hand-over, and what to hand over."""
+
+    profile_ids: list[str]
+    now: datetime
+    outcomes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    emails: list[tuple[str, EmailJob]] = field(default_factory=list)
+    texts: list[tuple[str, str, Any]] = field(default_factory=list)
+    handed: Future[list[tuple[str, DeliveryResult]]] | None = None
+
+
 class Dispatcher:
     def __init__(self, ctx: WorkContext, item: WorkItem) -> None:
         self.ctx = ctx
@@ -66,33 +89,60 @@ class Dispatcher:
         self.campaign_id = str(item.payload["campaign_id"])
         self.token = item.payload.get("token")
         self.batch_size = int(item.payload.get("batch_size") or DEFAULT_BATCH)
+        # Shards deliver disjoint parts of the recipients in parallel (one work item each); shard 0
+        # also plans. One shard (the default) delivers everything.
+        self.shard = int(item.payload.get("shard", 0))
+        self.shards = max(1, int(item.payload.get("shards", 1)))
+        self.partition = partition(self.shard, self.shards)
+        self.pauses = int(item.payload.get("pauses", 0))
         self.delivery: DeliveryContext = delivery_context(ctx.db, clock=ctx.clock)
+        self.hand_over = ThreadPoolExecutor(max_workers=1, thread_name_prefix="campaign-hand-over")
+        self.in_flight: _Batch | None = None
 
     # -- the loop --
 
     def run(self) -> None:
-        send = self._start()
-        if send is None:
-            return
+        try:
+            send = self._start()
+            if send is not None:
+                self._loop(send)
+        finally:
+            self.hand_over.shutdown(wait=True)
+
+    def _loop(self, send: _Send) -> None:
         while True:
             with self.ctx.db.read() as conn:
                 job = store.get_send_job(conn, self.account_id, self.campaign_id)
             if not self._current(job):
-                self._stop_stale()
+                if self._record_in_flight(send) != "paused":
+                    self._stop_stale()
                 return
             assert job is not None
             if self.ctx.stopping:
-                with self.ctx.db.write() as conn:
-                    self.ctx.release(conn)
+                if self._record_in_flight(send) != "paused":
+                    with self.ctx.db.write() as conn:
+                        self.ctx.release(conn)
                 return
-            if not job.planned:
+            if not job.planned and self.shard == 0:
                 self._plan_batch(send, job)
             outcome = self._deliver_batch(send)
             if outcome == "paused":
                 return
-            if outcome == "idle" and job.planned:
-                self._finish_or_wait(send)
-                return
+            if outcome == "idle":
+                if self._record_in_flight(send) == "paused":
+                    return
+                if job.planned:
+                    self._finish_or_wait(send)
+                    return
+                if self.shard != 0:
+                    self._wait_for_planning()
+                    return
+
+    def _wait_for_planning(self) -> None:
+        """A delivering shard with nothing due while shard 0 is still planning: come back shortly (as a
+        new work item, so a single worker thread is free to run the planner meanwhile)."""
+        with self.ctx.db.write() as conn:
+            self._continue_at(conn, self.ctx.now() + timedelta(seconds=PLANNING_POLL_SECONDS))
 
     def _current(self, job: Row[Any] | None) -> bool:
         return (job is not None and (job.plan or {}).get("token") == self.token
@@ -135,16 +185,21 @@ class Dispatcher:
 
     def _recover_in_flight(self, conn: Connection, job: Row[Any], message_id: str, now: datetime,
                            values: dict[str, Any]) -> None:
-        """Rows left `sending` by a worker that died mid-batch: report them, then send them again."""
-        stuck = store.recipients_in_status(conn, message_id, "sending", limit=100_000)
+        """Rows left `sending` by a worker that stopped mid-batch: report them, then send them again."""
+        stuck = [r.profile_id for r in store.recipients_in_status(conn, message_id, "sending", limit=100_000,
+                                                                  partition=self.partition)]
         if not stuck:
             return
-        ids_ = [r.profile_id for r in stuck]
-        report = {"count": len(ids_), "first": ids_[0], "last": ids_[-1], "at": now.isoformat()}
-        log.warning("campaign %s: %s recipients were in flight when a worker stopped; resending them (only "
-                    "messages handed over but not recorded can arrive twice)", self.campaign_id, len(ids_))
+        keys = {delivery_id(self.account_id, f"campaign:{message_id}:{pid}"): pid for pid in stuck}
+        statuses = store.delivery_statuses(conn, keys)
+        unfinished = sorted(keys[did] for did, status in statuses.items() if status in _UNFINISHED)
+        report = {"count": len(stuck), "first": stuck[0], "last": stuck[-1], "at": now.isoformat(),
+                  "possibly_duplicated": len(unfinished), "handed_over_unrecorded": unfinished[:1000]}
+        log.warning("campaign %s: %s recipients were in flight when a worker stopped; %s of them were handed to "
+                    "delivery without an outcome and may receive the message twice; resending", self.campaign_id,
+                    len(stuck), len(unfinished))
         values["in_flight_reports"] = [*(job.in_flight_reports or []), report]
-        store.set_recipient_status(conn, message_id, ids_, "pending", only_from="sending")
+        store.set_recipient_status(conn, message_id, stuck, "pending", only_from="sending")
 
     # -- planning --
 
@@ -161,6 +216,8 @@ class Dispatcher:
                 for p in ok if due[p.id] is not None]
         late = len(ok) - len(rows)
         with self.ctx.db.write() as conn:
+            if not self._current(store.get_send_job(conn, self.account_id, self.campaign_id, for_update=True)):
+                return  # cancelled or reverted while this batch was read
             added = store.plan_recipients(conn, rows)
             store.add_send_counts(conn, self.campaign_id, now, recipients=added, skipped=len(skipped) + late,
                                   cursor=batch.cursor, planned=batch.done)
@@ -169,84 +226,129 @@ class Dispatcher:
     # -- delivering --
 
     def _deliver_batch(self, send: _Send) -> str:
-        """"idle" (nothing due), "sent" (a batch went out) or "paused" (relay down: resumes later)."""
+        """"idle" (nothing due), "sent" (a batch was handed over) or "paused" (relay down)."""
         now = self.ctx.now()
         message = send.message
         with self.ctx.db.write() as conn:
             job = store.get_send_job(conn, self.account_id, self.campaign_id, for_update=True)
             if not self._current(job):
                 return "idle"
-            due = store.recipients_in_status(conn, message.id, "pending", self.batch_size, due_by=now)
+            due = store.recipients_in_status(conn, message.id, "pending", self.batch_size, due_by=now,
+                                             partition=self.partition)
             if not due:
                 return "idle"
             store.set_recipient_status(conn, message.id, [r.profile_id for r in due], "sending", only_from="pending")
-            self.ctx.checkpoint(conn, {"campaign_id": self.campaign_id, "in_flight": len(due)})
-        outcomes = self._send(send, [r.profile_id for r in due], now)
-        counts = {"sent": 0, "skipped": 0, "failed": 0}
-        for outcome in outcomes:
-            counts[outcome["status"]] += 1
-        deferred = sum(1 for o in outcomes if o.get("reason") == "deferred")
-        with self.ctx.db.write() as conn:
-            store.record_outcomes(conn, message.id, outcomes)
-            pause = deferred > 0 and deferred == counts["sent"]
-            job = store.get_send_job(conn, self.account_id, self.campaign_id, for_update=True)
-            plan = dict(job.plan or {}) if job is not None else {}
-            plan["pauses"] = plan.get("pauses", 0) + 1 if pause else 0
-            store.add_send_counts(conn, self.campaign_id, now, plan=plan, **counts)
-            if pause:
-                base = self.delivery.settings.delivery_retry_seconds
-                delay = min(timedelta(seconds=base * 2 ** (plan["pauses"] - 1)), MAX_PAUSE)
-                log.warning("campaign %s: the relay deferred a whole batch; pausing %s", self.campaign_id, delay)
-                self._continue_at(conn, now + delay)
-                return "paused"
-            self.ctx.checkpoint(conn, {"campaign_id": self.campaign_id})
+            self.ctx.checkpoint(conn, {"campaign_id": self.campaign_id, "claimed": len(due)})
+        batch = self._prepare(send, [r.profile_id for r in due], now)
+        recorded = self._record_in_flight(send, waiting=batch)
+        if recorded != "ok":
+            return "paused" if recorded == "paused" else "idle"
+        batch.handed = self.hand_over.submit(self._hand_over, send, batch)
+        self.in_flight = batch
         return "sent"
 
-    def _send(self, send: _Send, profile_ids: list[str], now: datetime) -> list[dict[str, Any]]:
-        """Check, render and hand over one batch; one outcome per profile id."""
+    def _prepare(self, send: _Send, profile_ids: list[str], now: datetime) -> _Batch:
+        """Check and render one batch (no side effect outside the database reads)."""
         campaign, message = send.campaign, send.message
-        outcomes: dict[str, dict[str, Any]] = {}
-
-        def skip(pid: str, reason: str, status: str = "skipped") -> None:
-            outcomes[pid] = {"profile_id": pid, "status": status, "reason": reason, "sent_at": None,
-                             "delivery_id": None}
-
+        batch = _Batch(profile_ids, now)
         prefix = f"campaign:{message.id}:"
         with self.ctx.db.read() as conn:
             ok, skipped = audiences.eligible(conn, send.audience, campaign.channel, profile_ids)
             for pid, reason in skipped.items():
-                skip(pid, reason)
+                batch.outcomes[pid] = _outcome(pid, "skipped", reason)
             if (campaign.send_options or {}).get("use_smart_sending", True):
                 recent = store.recently_messaged(conn, self.account_id, [p.id for p in ok], campaign.channel,
                                                  now - SMART_SENDING_WINDOW, except_send_key_prefix=prefix)
                 for pid in recent:
-                    skip(pid, "smart_sending")
+                    batch.outcomes[pid] = _outcome(pid, "skipped", "smart_sending")
                 ok = [p for p in ok if p.id not in recent]
             setup = render.RenderSetup.load(conn, self.account_id, now)
-            if campaign.channel == rules.EMAIL:
-                email_jobs = self._render_emails(conn, send, ok, setup, prefix, skip)
-            else:
-                sms = self._render_sms(conn, send, ok, setup, skip)
-        if campaign.channel == rules.EMAIL:
-            results = send_emails(self.ctx.db, [j for _, j in email_jobs], context=self.delivery, now=now) \
-                if email_jobs else []
-            handed = [(pid, result) for (pid, _), result in zip(email_jobs, results, strict=True)]
-        else:
-            handed = [(pid, send_sms(self.ctx.db, account_id=self.account_id, profile_id=pid, to=to, message=body,
-                                     send_key=prefix + pid, attribution=self._attribution(send, None),
-                                     context=self.delivery, now=now))
-                      for pid, to, body in sms]
-        for pid, result in handed:
-            if result.status in _ACCEPTED:
-                outcomes[pid] = {"profile_id": pid, "status": "sent", "sent_at": now,
-                                 "reason": "deferred" if result.status == "deferred" else None,
-                                 "delivery_id": result.delivery_id}
-            elif result.status == "skipped":
-                skip(pid, "unsubscribed")
-            else:
-                outcomes[pid] = {"profile_id": pid, "status": "failed", "reason": result.status, "sent_at": None,
-                                 "delivery_id": result.delivery_id}
-        return [outcomes[pid] for pid in profile_ids if pid in outcomes]
+            prepared = None
+            if campaign.channel == rules.EMAIL and send.template is not None and ok:
+                try:
+                    prepared = render.PreparedEmail.load(conn, self.account_id, send.template, message.content or {})
+                except TemplateError as exc:
+                    log.warning("campaign %s: the template does not compile: %s", self.campaign_id, exc)
+            for profile in ok:
+                try:
+                    if campaign.channel == rules.EMAIL:
+                        batch.emails.append((profile.id, self._email_job(conn, send, prepared, profile, setup,
+                                                                         prefix)))
+                    else:
+                        sms = render.sms_for(conn, self.account_id, campaign, message, send.template, profile, setup)
+                        batch.texts.append((profile.id, profile.phone_number, sms))
+                except (TemplateError, ApiError, _NoTemplate) as exc:
+                    log.warning("campaign %s: cannot render for %s: %s", self.campaign_id, profile.id, exc)
+                    batch.outcomes[profile.id] = _outcome(profile.id, "failed", "render_error")
+        return batch
+
+    def _email_job(self, conn: Connection, send: _Send, prepared: render.PreparedEmail | None, profile: Row[Any],
+                   setup: render.RenderSetup, prefix: str) -> EmailJob:
+        if prepared is None:
+            raise _NoTemplate("the message has no template that compiles")
+        key = prefix + profile.id
+        links = recipient_links(conn, account_id=self.account_id, send_key=key, context=self.delivery)
+        email = render.email_for(prepared, send.campaign, send.message, profile, setup, links)
+        return EmailJob(self.account_id, profile.id, profile.email, email, key, self._attribution(send, email.subject))
+
+    def _hand_over(self, send: _Send, batch: _Batch) -> list[tuple[str, DeliveryResult]]:
+        """Runs in the hand-over thread: delivery builds, signs, sends and records the batch."""
+        if batch.emails:
+            results = send_emails(self.ctx.db, [job for _, job in batch.emails], context=self.delivery, now=batch.now)
+            return [(pid, result) for (pid, _), result in zip(batch.emails, results, strict=True)]
+        prefix = f"campaign:{send.message.id}:"
+        return [(pid, send_sms(self.ctx.db, account_id=self.account_id, profile_id=pid, to=to, message=body,
+                               send_key=prefix + pid, attribution=self._attribution(send, None), context=self.delivery,
+                               now=batch.now))
+                for pid, to, body in batch.texts]
+
+    def _record_in_flight(self, send: _Send, waiting: _Batch | None = None) -> str:
+        """Wait for the batch being handed over and record its outcomes. Then `waiting` (claimed, not yet
+        handed over) may go: "ok"; or not: "paused" (the relay deferred the whole batch: it goes back to
+        pending) or "stopped" (the job was cancelled meanwhile: it is cancelled too)."""
+        batch, self.in_flight = self.in_flight, None
+        outcomes: dict[str, dict[str, Any]] = {}
+        counts = {"sent": 0, "skipped": 0, "failed": 0}
+        pause = False
+        if batch is not None:
+            outcomes = dict(batch.outcomes)
+            for pid, result in batch.handed.result() if batch.handed is not None else []:
+                if result.status in _ACCEPTED:
+                    outcomes[pid] = _outcome(pid, "sent", "deferred" if result.status == "deferred" else None,
+                                             sent_at=batch.now, delivery=result.delivery_id)
+                elif result.status == "skipped":
+                    outcomes[pid] = _outcome(pid, "skipped", "unsubscribed")
+                else:
+                    outcomes[pid] = _outcome(pid, "failed", result.status, delivery=result.delivery_id)
+            for outcome in outcomes.values():
+                counts[outcome["status"]] += 1
+            deferred = sum(1 for o in outcomes.values() if o.get("reason") == "deferred")
+            pause = deferred > 0 and deferred == counts["sent"]
+        elif waiting is None:
+            return "ok"
+        now = self.ctx.now()
+        with self.ctx.db.write() as conn:
+            job = store.get_send_job(conn, self.account_id, self.campaign_id, for_update=True)
+            if batch is not None:
+                store.record_outcomes(conn, send.message.id,
+                                      [outcomes[p] for p in batch.profile_ids if p in outcomes])
+                self.pauses = self.pauses + 1 if pause else 0
+                store.add_send_counts(conn, self.campaign_id, now, **counts)
+            if waiting is not None and not self._current(job):
+                gone = "cancelled" if job is not None and job.status == jobs.CANCELLED else "pending"
+                store.set_recipient_status(conn, send.message.id, waiting.profile_ids, gone, only_from="sending")
+                self.ctx.checkpoint(conn, {"campaign_id": self.campaign_id})
+                return "stopped"
+            if not pause:
+                self.ctx.checkpoint(conn, {"campaign_id": self.campaign_id})
+                return "ok"
+            if waiting is not None:
+                store.set_recipient_status(conn, send.message.id, waiting.profile_ids, "pending", only_from="sending")
+            base = self.delivery.settings.delivery_retry_seconds
+            delay = min(timedelta(seconds=base * 2 ** (self.pauses - 1)), MAX_PAUSE)
+            log.warning("campaign %s: the relay deferred a whole batch; pausing %s", self.campaign_id, delay)
+            self._continue_at(conn, now + delay)
+            return "paused"
 
     def _attribution(self, send: _Send, subject: str | None) -> dict[str, Any]:
         attribution = {"$message": send.message.id, "$campaign": send.campaign.id,
@@ -255,50 +357,19 @@ class Dispatcher:
             attribution["Subject"] = subject
         return attribution
 
-    def _render_emails(self, conn: Connection, send: _Send, profiles: list[Row[Any]], setup: render.RenderSetup,
-                       prefix: str, skip: Any) -> list[tuple[str, EmailJob]]:
-        prepared: list[tuple[str, EmailJob]] = []
-        if send.template is None:
-            for p in profiles:
-                skip(p.id, "no_template", "failed")
-            return prepared
-        for p in profiles:
-            key = prefix + p.id
-            links = recipient_links(conn, account_id=self.account_id, send_key=key, context=self.delivery)
-            try:
-                email = render.email_for(conn, self.account_id, send.campaign, send.message, send.template, p,
-                                         setup, links)
-            except (TemplateError, ApiError) as exc:
-                log.warning("campaign %s: cannot render for %s: %s", self.campaign_id, p.id, exc)
-                skip(p.id, "render_error", "failed")
-                continue
-            prepared.append((p.id, EmailJob(self.account_id, p.id, p.email, email, key,
-                                            self._attribution(send, email.subject))))
-        return prepared
-
-    def _render_sms(self, conn: Connection, send: _Send, profiles: list[Row[Any]], setup: render.RenderSetup,
-                    skip: Any) -> list[tuple[str, str, Any]]:
-        prepared: list[tuple[str, str, Any]] = []
-        for p in profiles:
-            try:
-                body = render.sms_for(conn, self.account_id, send.campaign, send.message, send.template, p, setup)
-            except (TemplateError, ApiError) as exc:
-                log.warning("campaign %s: cannot render for %s: %s", self.campaign_id, p.id, exc)
-                skip(p.id, "render_error", "failed")
-                continue
-            prepared.append((p.id, p.phone_number, body))
-        return prepared
-
     # -- finishing --
 
     def _continue_at(self, conn: Connection, when: datetime) -> None:
         """Complete this item and leave the rest to a new one due at `when` (same transaction)."""
-        work.enqueue(conn, kind=jobs.SEND_KIND, payload=dict(self.item.payload), now=self.ctx.now(), run_at=when,
+        payload = {**self.item.payload, "pauses": self.pauses}
+        work.enqueue(conn, kind=jobs.SEND_KIND, payload=payload, now=self.ctx.now(), run_at=when,
                      account_id=self.account_id,
-                     dedupe_key=f"campaign-send:{self.campaign_id}:{self.token}:{when.isoformat()}")
+                     dedupe_key=f"campaign-send:{self.campaign_id}:{self.token}:{self.shard}:{when.isoformat()}")
         self.ctx.complete(conn)
 
     def _finish_or_wait(self, send: _Send) -> None:
+        """This shard has nothing due: wait for its next due row, or be done; the last shard done
+        completes the job."""
         now = self.ctx.now()
         with self.ctx.db.write() as conn:
             job = store.get_send_job(conn, self.account_id, self.campaign_id, for_update=True)
@@ -306,15 +377,38 @@ class Dispatcher:
                 self.ctx.complete(conn)
                 return
             assert job is not None
-            next_due = store.next_due_at(conn, [send.message.id])
+            next_due = store.next_due_at(conn, [send.message.id], self.partition)
             if next_due is not None:
                 self._continue_at(conn, max(next_due, now))
                 return
+            plan = dict(job.plan or {})
+            done = sorted({*plan.get("done_shards", []), self.shard})
+            if len(done) < self.shards:
+                store.update_send_job(conn, self.campaign_id, {"plan": {**plan, "done_shards": done}, "updated": now})
+                self.ctx.complete(conn)
+                return
             store.update_send_job(conn, self.campaign_id, {"status": jobs.COMPLETE, "finished_at": now,
-                                                           "updated": now})
+                                                           "updated": now, "plan": {**plan, "done_shards": done}})
             status = rules.SENT if job.recipients > 0 else rules.CANCELLED_NO_RECIPIENTS
             store.set_campaign_status(conn, self.campaign_id, status, now)
             self.ctx.complete(conn)
+
+
+def partition(shard: int, shards: int) -> tuple[str, ...] | None:
+    """The last characters of the profile ids (ULIDs, Crockford base32) that one shard delivers."""
+    if shards <= 1:
+        return None
+    return tuple(char for index, char in enumerate(_CROCKFORD) if index % shards == shard)
+
+
+class _NoTemplate(ValueError):
+    pass
+
+
+def _outcome(profile_id: str, status: str, reason: str | None, *, sent_at: datetime | None = None,
+             delivery: str | None = None) -> dict[str, Any]:
+    return {"profile_id": profile_id, "status": status, "reason": reason, "sent_at": sent_at,
+            "delivery_id": delivery}
 
 
 @work_handler(jobs.SEND_KIND)

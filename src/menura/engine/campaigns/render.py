@@ -4,6 +4,7 @@ text, HTML and text from the message's own template) or the SMS body (with the r
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,9 +14,12 @@ from sqlalchemy import Connection, Row
 
 from menura.delivery import OutgoingEmail, OutgoingSms, TrackingOptions, UtmContext
 from menura.domain import templates as template_rules
-from menura.templating import RenderEnv, compile_template
+from menura.store import templates as template_store
+from menura.store import web_feeds as feed_store
+from menura.templating import CompiledTemplate, RenderEnv, compile_template, hybrid
 
 OPT_OUT_LANGUAGE = "Reply STOP to opt out."
+_FEED_REF = re.compile(r"\bfeeds\.([A-Za-z][A-Za-z0-9_]*)")
 
 
 @dataclass
@@ -60,21 +64,58 @@ def _utm(campaign: Row[Any], channel: str, setup: RenderSetup, profile: Row[Any]
                       profile_external_id=profile.external_id)
 
 
-def email_for(conn: Connection, account_id: str, campaign: Row[Any], message: Row[Any], template: Row[Any],
-              profile: Row[Any], setup: RenderSetup, links: Mapping[str, str]) -> OutgoingEmail:
+@dataclass(frozen=True)
+class PreparedEmail:
+    """A message's template, subject and preview text compiled once per batch, with its universal
+    content blocks expanded and the web feeds it reads loaded once (the same render as
+    `domain.templates.render_row`, without redoing per recipient what every recipient shares)."""
+
+    html: CompiledTemplate
+    text: CompiledTemplate | None
+    subject: CompiledTemplate
+    preview: CompiledTemplate | None
+    feeds: Mapping[str, Any]
+
+    @classmethod
+    def load(cls, conn: Connection, account_id: str, template: Row[Any], content: Mapping[str, Any]) -> PreparedEmail:
+        html = template.html
+        if template.editor_type != "SYSTEM_DRAGGABLE" and "data-klaviyo-universal-block" in html:
+            blocks = {b.id: b for b in template_store.get_universal_many(conn, account_id,
+                                                                         hybrid.universal_block_ids(html))}
+
+            def content_for(block_id: str) -> str | None:
+                block = blocks.get(block_id)
+                return template_rules.universal_html(block.definition) if block is not None else None
+
+            html = hybrid.expand_universal_blocks(html, content_for)
+        subject, preview = content.get("subject") or "", content.get("preview_text") or ""
+        names = {m.group(1) for source in (html, template.text, subject, preview) if source
+                 for m in _FEED_REF.finditer(source)}
+        return cls(compile_template(html), compile_template(template.text) if template.text else None,
+                   compile_template(subject), compile_template(preview) if preview else None,
+                   feed_store.feed_contents(conn, account_id, names))
+
+
+def email_for(prepared: PreparedEmail, campaign: Row[Any], message: Row[Any], profile: Row[Any],
+              setup: RenderSetup, links: Mapping[str, str]) -> OutgoingEmail:
+    """Raises TemplateError when the message cannot be rendered for this profile."""
     content = message.content or {}
     env = dataclasses.replace(setup.env, links=dict(links))
-    context = template_rules.profile_context(profile_dict(profile))
-    rendered = template_rules.render_row(conn, account_id, template, context, env, setup.organization,
-                                         subject=content.get("subject") or "")
-    preview = _render_text(content.get("preview_text"), {"organization": setup.organization, **context}, env)
+    context: dict[str, Any] = {"organization": setup.organization}
+    if prepared.feeds:
+        context["feeds"] = prepared.feeds
+    context.update(template_rules.profile_context(profile_dict(profile)))
+    html = prepared.html.render(context, env)
+    subject = prepared.subject.render(context, env)
+    # No text template: delivery writes the text part from the final (tracked) HTML.
+    text = prepared.text.render(context, env) if prepared.text is not None else None
+    preview = prepared.preview.render(context, env) if prepared.preview is not None else ""
     from_email = content.get("from_email") or setup.organization.get("email") or ""
     from_label = content.get("from_label") or setup.organization.get("name") or ""
     name = " ".join(part for part in (profile.first_name, profile.last_name) if part)
-    return OutgoingEmail(subject=rendered.subject or "", from_email=from_email, html=rendered.html,
-                         from_label=from_label, text=rendered.text, preview_text=preview,
-                         reply_to=content.get("reply_to_email") or None, to_name=name,
-                         tracking=_tracking(campaign), utm=_utm(campaign, "email", setup, profile, rendered.subject))
+    return OutgoingEmail(subject=subject, from_email=from_email, html=html, from_label=from_label, text=text,
+                         preview_text=preview, reply_to=content.get("reply_to_email") or None, to_name=name,
+                         tracking=_tracking(campaign), utm=_utm(campaign, "email", setup, profile, subject))
 
 
 def sms_for(conn: Connection, account_id: str, campaign: Row[Any], message: Row[Any], template: Row[Any] | None,

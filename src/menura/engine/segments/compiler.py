@@ -29,7 +29,22 @@ from datetime import datetime
 from typing import Any
 
 import phonenumbers
-from sqlalchemy import Float, Numeric, String, and_, cast, exists, false, func, literal, not_, or_, select, true
+from sqlalchemy import (
+    Float,
+    Numeric,
+    String,
+    and_,
+    cast,
+    exists,
+    false,
+    func,
+    literal,
+    not_,
+    null,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy.sql.elements import ColumnElement
 
 from menura.domain import postal_codes as postal
@@ -69,10 +84,20 @@ class Value:
         self.d, self.column, self.doc, self.key, self.number_column = d, column, doc, key, number_column
 
     def text(self) -> Any:
-        return self.column if self.column is not None else self.d.json_text(self.doc, self.key)
+        if self.doc is None:
+            return self.column if self.column is not None else null()
+        return self.d.json_text(self.doc, self.key)
+
+    def text_matching(self, values: list[str]) -> Any:
+        """The text for a positive equals / in, read as cheaply as the dialect allows."""
+        if self.doc is None:
+            return self.text()
+        return self.d.json_text_matching(self.doc, self.key, values)
 
     def date(self) -> Any:
-        return self.column if self.column is not None else self.d.json_date(self.doc, self.key)
+        if self.doc is None:
+            return self.column if self.column is not None else null()
+        return self.d.json_date(self.doc, self.key)
 
     def number(self) -> Any:
         if self.number_column is not None:
@@ -80,10 +105,10 @@ class Value:
         return self.d.json_number(self.doc, self.key)
 
     def boolean(self) -> Any:
-        return self.d.json_bool(self.doc, self.key)
+        return null() if self.doc is None else self.d.json_bool(self.doc, self.key)
 
     def array(self) -> Any:
-        return self.d.json_array(self.doc, self.key)
+        return null() if self.doc is None else self.d.json_array(self.doc, self.key)
 
     def is_set(self) -> ColumnElement[bool]:
         if self.number_column is not None:
@@ -135,11 +160,14 @@ class Compiler:
         if kind in ("existence", "is_set"):
             return value.is_set() if op == "is-set" else not_(value.is_set())
         if kind == "string":
+            if op == "equals":
+                return value.text_matching([v]) == literal(v, String)
             return self._string(value.text(), op, v)
         if kind == "string_array":
+            if op == "in":
+                return self.d.in_values(value.text_matching(list(v)), list(v))
             text = value.text()
-            inside = self.d.in_values(text, list(v))
-            return inside if op == "in" else and_(text.isnot(None), not_(inside))
+            return and_(text.isnot(None), not_(self.d.in_values(text, list(v))))
         if kind == "phone":
             text = value.text()
             prefixes = [f"+{postal_calling_code(code)}" for code in v]
@@ -169,7 +197,7 @@ class Compiler:
             hit = self.d.regex(text, v)
         if negated:
             return and_(text.isnot(None), not_(hit))
-        return and_(text.isnot(None), hit)
+        return hit
 
     def _list(self, array: Any, flt: ValueFilter) -> ColumnElement[bool]:
         op, v = flt.operator, flt.value
@@ -288,7 +316,8 @@ class Compiler:
                 where += self._interval(x.c.occurred_at, sc.Interval(interval.lo, None, interval.lo_inclusive))
             if before is not None:
                 where.append(x.c.occurred_at < before.c.occurred_at)
-            return not_(exists(select(literal(1)).select_from(x).where(*where)))
+            outer = [t for t in (first, after, before) if t is not None]
+            return not_(exists(select(literal(1)).select_from(x).where(*where).correlate(profiles, *outer)))
 
         def chain(k: int) -> ColumnElement[bool]:
             index = positives[k]
@@ -304,7 +333,8 @@ class Compiler:
                 where.append(chain(k + 1))
             else:
                 where += [absent(i, table, None) for i in range(index + 1, len(steps))]
-            return exists(select(literal(1)).select_from(table).where(*where))
+            outer = [aliases[positives[j]] for j in range(k)]
+            return exists(select(literal(1)).select_from(table).where(*where).correlate(profiles, *outer))
 
         return chain(0)
 

@@ -37,6 +37,7 @@ REFRESH = "segment.refresh"
 # A batch of changes this large re-evaluates dependent segments in full rather than per profile.
 CASCADE_PER_PROFILE_LIMIT = 50
 _CACHE_KEY = "menura.segment_specs"
+_MERGED_KEY = "menura.segment_merged_profiles"
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,13 @@ def on_event(conn: Connection, account_id: str, profile_id: str, metric_id: str)
 
 
 def on_profile_changed(conn: Connection, account_id: str, profile_id: str) -> None:
-    specs = [s for s in _state(conn, account_id).specs if s.deps.profile]
+    merged_into = conn.info.get(_MERGED_KEY, set())
+    if profile_id in merged_into:
+        # A merge brought events and memberships along: every segment may have changed its mind.
+        merged_into.discard(profile_id)
+        specs = _state(conn, account_id).specs
+    else:
+        specs = [s for s in _state(conn, account_id).specs if s.deps.profile]
     reevaluate(conn, account_id, profile_id, specs)
 
 
@@ -168,7 +175,8 @@ def on_profile_deleted(conn: Connection, account_id: str, profile_id: str) -> No
 
 def on_profiles_merged(conn: Connection, account_id: str, survivor_id: str, merged_ids: Sequence[str]) -> None:
     """The merged profiles leave their segments (recorded, signalled); the survivor is
-    re-evaluated by the profile change that ends the merge."""
+    re-evaluated against every segment by the profile change that ends the merge."""
+    conn.info.setdefault(_MERGED_KEY, set()).add(survivor_id)
     now = current_time(conn)
     changes = []
     for profile_id in merged_ids:
@@ -191,12 +199,16 @@ def recompute(conn: Connection, row: Any, now: datetime) -> list[signals.Members
     spec = spec_of(row)
     kinds = group_kinds(conn, row.account_id, spec.deps.groups)
     condition = Compiler(conn.dialect.name, row.account_id, now, kinds).definition(spec.definition)
-    wanted = store.matching_profile_ids(conn, row.account_id, condition)
-    current = store.member_ids(conn, row.id)
-    entering = sorted(wanted - current)
-    leaving = sorted(current - wanted)
-    store.add_members(conn, row.account_id, row.id, entering, now)
-    store.remove_members(conn, row.account_id, row.id, leaving, now)
+    if not store.has_members(conn, row.id):
+        # A first compute only adds: let the database write the members straight from the query.
+        entering, leaving = store.add_matching_members(conn, row.account_id, row.id, condition, now), []
+    else:
+        wanted = store.matching_profile_ids(conn, row.account_id, condition)
+        current = store.member_ids(conn, row.id)
+        entering = sorted(wanted - current)
+        leaving = sorted(current - wanted)
+        store.add_members(conn, row.account_id, row.id, entering, now)
+        store.remove_members(conn, row.account_id, row.id, leaving, now)
     changes = [signals.MembershipChange(row.account_id, row.id, pid, True, now) for pid in entering]
     changes += [signals.MembershipChange(row.account_id, row.id, pid, False, now) for pid in leaving]
     forget_cached_state(conn)

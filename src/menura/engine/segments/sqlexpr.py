@@ -46,14 +46,19 @@ class Dialect:
 
     # ------------------------------------------------------------------ JSON values
 
-    def json_type(self, doc: Any, key: str) -> ColumnElement[Any]:
-        """'string' | 'number' | 'boolean' | 'array' | 'object' | 'null' | NULL (absent)."""
+    def _type(self, doc: Any, key: str) -> ColumnElement[Any]:
+        """The dialect's own name of the value's JSON type; NULL when the key is absent."""
         if self.pg:
             return func.jsonb_typeof(doc.op("->")(literal(key, String)))
-        sqlite_type = self._sqlite_each(doc, key, "type") if not _SAFE_KEY.match(key) else \
-            func.json_type(doc, literal(_path(key), String))
-        return case((sqlite_type == "text", "string"), (sqlite_type.in_(("integer", "real")), "number"),
-                    (sqlite_type.in_(("true", "false")), "boolean"), else_=sqlite_type)
+        if not _SAFE_KEY.match(key):
+            return self._sqlite_each(doc, key, "type")
+        return func.json_type(doc, literal(_path(key), String))
+
+    def type_is(self, doc: Any, key: str, kind: str) -> ColumnElement[bool]:
+        """kind: string | number | boolean | array | object | null."""
+        names = _PG_TYPES[kind] if self.pg else _SQLITE_TYPES[kind]
+        kind_expr = self._type(doc, key)
+        return kind_expr == names[0] if len(names) == 1 else kind_expr.in_(names)
 
     def _sqlite_each(self, doc: Any, key: str, column: str) -> ColumnElement[Any]:
         each = func.json_each(doc).table_valued("key", "value", "type")
@@ -68,25 +73,32 @@ class Dialect:
         return func.json_extract(doc, literal(_path(key), String))
 
     def json_is_set(self, doc: Any, key: str) -> ColumnElement[bool]:
-        kind = self.json_type(doc, key)
-        return and_(kind.isnot(None), kind != "null")
+        return func.coalesce(self._type(doc, key), "null") != "null"
 
     def json_text(self, doc: Any, key: str) -> ColumnElement[Any]:
-        return case((self.json_type(doc, key) == "string", cast(self._raw(doc, key), Text)), else_=None)
+        return case((self.type_is(doc, key, "string"), cast(self._raw(doc, key), Text)), else_=None)
+
+    def json_text_matching(self, doc: Any, key: str, values: list[str]) -> ColumnElement[Any]:
+        """For a positive equals / in: SQLite's json_extract gives a string's own text and never a
+        text equal to a plain string for another type (numbers and booleans are numbers, arrays and
+        objects start with [ or {), so the type test can go when no value starts like JSON."""
+        if not self.pg and not any(v[:1] in ("[", "{") for v in values):
+            return self._raw(doc, key)
+        return self.json_text(doc, key)
 
     def json_number(self, doc: Any, key: str) -> ColumnElement[Any]:
-        return case((self.json_type(doc, key) == "number", cast(self._raw(doc, key), Float)), else_=None)
+        return case((self.type_is(doc, key, "number"), cast(self._raw(doc, key), Float)), else_=None)
 
     def json_bool(self, doc: Any, key: str) -> ColumnElement[Any]:
         raw = self._raw(doc, key)
         truthy = raw == "true" if self.pg else raw == 1
-        return case((self.json_type(doc, key) == "boolean", case((truthy, 1), else_=0)), else_=None)
+        return case((self.type_is(doc, key, "boolean"), case((truthy, 1), else_=0)), else_=None)
 
     def json_array(self, doc: Any, key: str) -> ColumnElement[Any]:
         """The array (PostgreSQL: jsonb; SQLite: its JSON text), NULL when not an array."""
         if self.pg:
-            return case((self.json_type(doc, key) == "array", doc.op("->")(literal(key, String))), else_=None)
-        return case((self.json_type(doc, key) == "array", self._raw(doc, key)), else_=None)
+            return case((self.type_is(doc, key, "array"), doc.op("->")(literal(key, String))), else_=None)
+        return case((self.type_is(doc, key, "array"), self._raw(doc, key)), else_=None)
 
     def json_date(self, doc: Any, key: str) -> ColumnElement[Any]:
         """A text value read as a UTC timestamp (ISO 8601 only), NULL otherwise."""
@@ -103,7 +115,8 @@ class Dialect:
     def array_has(self, array: ColumnElement[Any], value: Any) -> ColumnElement[bool]:
         """The array holds `value` (a string, a number, or None for a null element), types kept."""
         if self.pg:
-            return and_(array.isnot(None), array.op("@>")(cast(literal(json.dumps([value])), JSONB)))
+            wanted = cast(literal(json.dumps([value])), JSONB)
+            return and_(array.isnot(None), array.op("@>", is_comparison=True)(wanted))
         each = self._elements(array)
         if value is None:
             match = each.c.type == "null"
@@ -144,7 +157,7 @@ class Dialect:
 
     def regex(self, text: Any, pattern: str) -> ColumnElement[bool]:
         if self.pg:
-            return text.op("~")(literal(pattern, String))
+            return text.op("~", is_comparison=True)(literal(pattern, String))
         return func.menura_regexp(literal(pattern, String), text) == 1
 
     def in_values(self, text: Any, values: list[str]) -> ColumnElement[bool]:
@@ -152,7 +165,7 @@ class Dialect:
         if not values:
             return false()
         if self.pg:
-            return text == func.any(literal(values, ARRAY(String)))
+            return text.in_(select(func.unnest(literal(values, ARRAY(String)))))
         each = func.json_each(literal(json.dumps(values), String)).table_valued("value")
         return text.in_(select(each.c.value))
 
@@ -194,6 +207,12 @@ class Dialect:
     @staticmethod
     def negate(expr: ColumnElement[bool]) -> ColumnElement[bool]:
         return not_(expr)
+
+
+_PG_TYPES = {"string": ("string",), "number": ("number",), "boolean": ("boolean",), "array": ("array",),
+             "object": ("object",), "null": ("null",)}
+_SQLITE_TYPES = {"string": ("text",), "number": ("integer", "real"), "boolean": ("true", "false"),
+                 "array": ("array",), "object": ("object",), "null": ("null",)}
 
 
 def _path(key: str) -> str:

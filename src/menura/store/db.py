@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+import contextlib
+import threading
+import weakref
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,9 @@ class Database:
         else:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
         self.engine: Engine = create_engine(self.url, **kwargs)
+        # Re-entrant so a write nested in the same thread fails on SQLite's lock, not here.
+        self._write_lock: threading.RLock | contextlib.nullcontext[None] = (
+            threading.RLock() if self.dialect == "sqlite" else contextlib.nullcontext())
         if self.dialect == "sqlite":
             _configure_sqlite(self.engine)
 
@@ -49,20 +54,39 @@ class Database:
     def is_sqlite(self) -> bool:
         return self.dialect == "sqlite"
 
-    @contextmanager
+    @contextlib.contextmanager
     def write(self) -> Iterator[Connection]:
         """A transaction that will write. On SQLite it takes the write lock up front
-        (BEGIN IMMEDIATE) so two writers never deadlock upgrading their locks."""
-        with self.engine.connect().execution_options(menura_write=True) as conn, conn.begin():
-            yield conn
+        (BEGIN IMMEDIATE) so two writers never deadlock upgrading their locks, and writers of
+        this process queue on a lock first: SQLite's own busy handler would make them sleep and
+        poll (up to 100 ms a try) while another thread holds the database."""
+        with self._write_lock, self.engine.connect().execution_options(menura_write=True) as conn:
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                callbacks = _after_commit.pop(conn, [])
+            for callback in callbacks:  # reached only when the transaction committed
+                callback()
 
-    @contextmanager
+    @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:
         with self.engine.connect() as conn, conn.begin():
             yield conn
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+_after_commit: weakref.WeakKeyDictionary[Connection, list[Callable[[], None]]] = weakref.WeakKeyDictionary()
+
+
+def after_commit(conn: Connection, callback: Callable[[], None]) -> None:
+    """Run `callback` once the `Database.write()` transaction on `conn` has committed (never on
+    rollback). SQLAlchemy's own "commit" event fires before the commit: too early to tell others."""
+    callbacks = _after_commit.setdefault(conn, [])
+    if callback not in callbacks:
+        callbacks.append(callback)
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -22,18 +22,17 @@ a worker whose lease was taken over can no longer complete, fail or checkpoint t
 from __future__ import annotations
 
 import threading
-import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, event, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.sql.elements import ColumnElement
 
-from menura.store.db import Database
+from menura.store.db import Database, after_commit
 from menura.store.tables import work_items
 
 QUEUED = "queued"
@@ -175,7 +174,6 @@ def _enqueue_deduplicated(conn: Connection, kind: str, dedupe_key: str, values: 
 
 _listeners: list[Callable[[], None]] = []
 _listeners_lock = threading.Lock()
-_hooked_connections: weakref.WeakSet[Connection] = weakref.WeakSet()
 
 
 def add_enqueue_listener(listener: Callable[[], None]) -> Callable[[], None]:
@@ -199,11 +197,8 @@ def _notify_listeners(_conn: Connection | None = None) -> None:
 
 
 def _wake_after_commit(conn: Connection) -> None:
-    if not _listeners or conn in _hooked_connections:
-        return
-    # One listener per Connection object; connections from db.write() live for one transaction.
-    event.listen(conn, "commit", _notify_listeners)
-    _hooked_connections.add(conn)
+    if _listeners:
+        after_commit(conn, _notify_listeners)
 
 
 # --- claim -----------------------------------------------------------------------------------

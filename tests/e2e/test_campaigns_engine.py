@@ -256,6 +256,7 @@ def test_cancel_mid_send_stops_after_the_current_batch(db, clock, account_id, mo
         return results
 
     monkeypatch.setattr(dispatcher, "send_emails", cancelling)
+    monkeypatch.setattr(dispatcher, "HAND_OVER_PARTS", 1)  # one delivery call per batch
     send(db, clock, account_id, campaign_id, batch_size=4)
     run(db, clock)
     assert batches == [4]
@@ -284,6 +285,7 @@ def test_a_recipient_who_unsubscribes_mid_send_gets_nothing_more(db, clock, acco
         return real(db_, jobs_, **kwargs)
 
     monkeypatch.setattr(dispatcher, "send_emails", unsubscribing)
+    monkeypatch.setattr(dispatcher, "HAND_OVER_PARTS", 1)  # one delivery call per batch
     send(db, clock, account_id, campaign_id, batch_size=3)
     run(db, clock)
     ledger = cf.ledger(db, message_id)
@@ -309,6 +311,7 @@ def test_a_relay_that_defers_everything_pauses_the_job_with_backoff(db, clock, a
         return real(db_, jobs_, **kwargs)
 
     monkeypatch.setattr(dispatcher, "send_emails", flaky)
+    monkeypatch.setattr(dispatcher, "HAND_OVER_PARTS", 1)
     send(db, clock, account_id, campaign_id, batch_size=3)
     run(db, clock)
     # One batch was handed over (deferred: delivery retries it), then the job paused.

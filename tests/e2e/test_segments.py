@@ -366,3 +366,21 @@ def test_entering_and_leaving_are_signalled_in_the_changing_transaction(http, se
         signals.unsubscribe(subscriber)
     mine = [c for c in seen if c.segment_id == segment_id]
     assert [(c.profile_id, c.entered) for c in mine] == [(pid, True), (pid, True)]
+
+
+def test_deleted_profiles_leave_no_membership_behind(http, server, account):
+    from sqlalchemy import select
+
+    from menura.domain import profiles as profile_rules
+    from menura.store.segment_tables import segment_members, segment_membership_changes
+
+    pid = create_profile(http, email="forget-me@x.io")
+    segment_id = http.post("/api/segments", json=segment_body("all", [[email_subscribed()]])).json()["data"]["id"]
+    wait_computed(http, segment_id)
+    assert pid in member_ids(http, segment_id)
+    with server.db.write() as conn:
+        profile_rules.delete_profile_everywhere(conn, account.id, pid)
+    with server.db.read() as conn:
+        for table in (segment_members, segment_membership_changes):
+            assert conn.execute(select(table).where(table.c.profile_id == pid)).first() is None
+    assert pid not in member_ids(http, segment_id)

@@ -23,6 +23,8 @@ from menura.store import work
 from menura.store.db import Database
 
 SEND_KIND = "campaign.send"
+# A send retries through transient failures (database restarts...) with backoff up to an hour apart.
+SEND_ATTEMPTS = 25
 ESTIMATE_KIND = rules.ESTIMATE_KIND
 
 QUEUED, PROCESSING, COMPLETE, CANCELLED = "queued", "processing", "complete", "cancelled"
@@ -122,7 +124,7 @@ def send_campaign(db: Database, account_id: str, campaign_id: str, now: datetime
             payload["batch_size"] = batch_size
         # Shard 0 plans and delivers; the other shards deliver their part of the recipients in parallel.
         item_ids = [work.enqueue(conn, kind=SEND_KIND, payload={**payload, "shard": shard, "shards": shards},
-                                 now=now, run_at=plan.start_at, account_id=account_id)
+                                 now=now, run_at=plan.start_at, account_id=account_id, max_attempts=SEND_ATTEMPTS)
                     for shard in range(max(1, shards))]
         item_id = item_ids[0]
         existing = store.get_send_job(conn, account_id, campaign_id)

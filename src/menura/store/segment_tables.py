@@ -3,7 +3,7 @@ entries and exits that the segment reports read."""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, ForeignKey, Index, Integer, String, Table
+from sqlalchemy import BigInteger, Boolean, Column, Index, Integer, String, Table
 
 from menura.store.tables import account_fk, metadata
 from menura.store.types import Json, UtcDateTime
@@ -36,9 +36,12 @@ segments = Table(
 segment_members = Table(
     "segment_members",
     metadata,
-    Column("segment_id", String(16), ForeignKey("segments.id", ondelete="CASCADE"), primary_key=True),
-    Column("profile_id", String(32), ForeignKey("profiles.id", ondelete="CASCADE"), primary_key=True),
-    account_fk(),
+    # No foreign keys on purpose: a full compute writes thousands of rows at once and a per-row
+    # constraint check doubled its cost. Deleting a segment, a profile (privacy deletion, merge) or
+    # an account removes these rows explicitly (store/segments.py, store/accounts.py).
+    Column("segment_id", String(16), primary_key=True),
+    Column("profile_id", String(32), primary_key=True),
+    Column("account_id", String(32), nullable=False),
     # When the profile entered the segment: Klaviyo's `joined_group_at`.
     Column("joined_at", UtcDateTime, nullable=False),
     Index("ix_segment_members_segment_joined", "segment_id", "joined_at", "profile_id"),
@@ -50,8 +53,8 @@ segment_membership_changes = Table(
     "segment_membership_changes",
     metadata,
     Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
-    account_fk(),
-    # No foreign keys: deleting a segment or a profile removes these rows explicitly.
+    Column("account_id", String(32), nullable=False),
+    # No foreign keys (see segment_members): deleting a segment or a profile removes these rows.
     Column("segment_id", String(16), nullable=False),
     Column("profile_id", String(32), nullable=False),
     Column("entered", Boolean, nullable=False),

@@ -7,7 +7,22 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, and_, delete, exists, func, insert, literal, select, true, update
+from sqlalchemy import (
+    Connection,
+    Row,
+    Select,
+    String,
+    and_,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql.elements import ColumnElement
 
 from menura.store.list_tables import list_members, lists
@@ -220,8 +235,15 @@ def add_members(conn: Connection, account_id: str, segment_id: str, profile_ids:
                 now: datetime) -> None:
     if not profile_ids:
         return
-    conn.execute(insert(segment_members), [{"segment_id": segment_id, "profile_id": pid, "account_id": account_id,
-                                            "joined_at": now} for pid in profile_ids])
+    if conn.dialect.name == "postgresql":
+        # One statement over an array parameter: thousands of members cost one round trip.
+        rows = select(literal(segment_id), func.unnest(literal(list(profile_ids), ARRAY(String))),
+                      literal(account_id), literal(now, UtcDateTime))
+        conn.execute(insert(segment_members).from_select(["segment_id", "profile_id", "account_id", "joined_at"],
+                                                         rows))
+    else:
+        conn.execute(insert(segment_members), [{"segment_id": segment_id, "profile_id": pid,
+                                                "account_id": account_id, "joined_at": now} for pid in profile_ids])
     _record(conn, account_id, segment_id, profile_ids, True, now)
 
 
@@ -237,6 +259,12 @@ def remove_members(conn: Connection, account_id: str, segment_id: str, profile_i
 
 def _record(conn: Connection, account_id: str, segment_id: str, profile_ids: Sequence[str], entered: bool,
             now: datetime) -> None:
+    if conn.dialect.name == "postgresql":
+        rows = select(literal(account_id), literal(segment_id), func.unnest(literal(list(profile_ids), ARRAY(String))),
+                      literal(entered), literal(now, UtcDateTime))
+        conn.execute(insert(segment_membership_changes).from_select(
+            ["account_id", "segment_id", "profile_id", "entered", "at"], rows))
+        return
     conn.execute(insert(segment_membership_changes),
                  [{"account_id": account_id, "segment_id": segment_id, "profile_id": pid, "entered": entered,
                    "at": now} for pid in profile_ids])

@@ -27,7 +27,7 @@ hours) are waited for by a new work item due at the next one.
 from __future__ import annotations
 
 import logging
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -59,6 +59,9 @@ _ACCEPTED = frozenset({"sent", "captured", "queued", "deferred", "sending"})
 _UNFINISHED = frozenset({"sending", "queued"})
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 PLANNING_POLL_SECONDS = 0.2
+# A batch is handed over in parts by a few threads: while one part waits on SMTP another is built.
+HAND_OVER_THREADS = 2
+HAND_OVER_PARTS = 4
 
 
 @dataclass
@@ -78,7 +81,7 @@ class _Batch:
     outcomes: dict[str, dict[str, Any]] = field(default_factory=dict)
     emails: list[tuple[str, EmailJob]] = field(default_factory=list)
     texts: list[tuple[str, str, Any]] = field(default_factory=list)
-    handed: Future[list[tuple[str, DeliveryResult]]] | None = None
+    handed: list[Future[list[tuple[str, DeliveryResult]]]] = field(default_factory=list)
 
 
 class Dispatcher:
@@ -96,7 +99,7 @@ class Dispatcher:
         self.partition = partition(self.shard, self.shards)
         self.pauses = int(item.payload.get("pauses", 0))
         self.delivery: DeliveryContext = delivery_context(ctx.db, clock=ctx.clock)
-        self.hand_over = ThreadPoolExecutor(max_workers=1, thread_name_prefix="campaign-hand-over")
+        self.hand_over = ThreadPoolExecutor(max_workers=HAND_OVER_THREADS, thread_name_prefix="campaign-hand-over")
         self.in_flight: _Batch | None = None
 
     # -- the loop --
@@ -243,7 +246,7 @@ class Dispatcher:
         recorded = self._record_in_flight(send, waiting=batch)
         if recorded != "ok":
             return "paused" if recorded == "paused" else "idle"
-        batch.handed = self.hand_over.submit(self._hand_over, send, batch)
+        batch.handed = [self.hand_over.submit(self._hand_over, send, batch, part) for part in _parts(batch)]
         self.in_flight = batch
         return "sent"
 
@@ -291,16 +294,18 @@ class Dispatcher:
         email = render.email_for(prepared, send.campaign, send.message, profile, setup, links)
         return EmailJob(self.account_id, profile.id, profile.email, email, key, self._attribution(send, email.subject))
 
-    def _hand_over(self, send: _Send, batch: _Batch) -> list[tuple[str, DeliveryResult]]:
-        """Runs in the hand-over thread: delivery builds, signs, sends and records the batch."""
+    def _hand_over(self, send: _Send, batch: _Batch, part: slice) -> list[tuple[str, DeliveryResult]]:
+        """Runs in a hand-over thread: delivery builds, signs, sends and records part of the batch. The
+        parts of one batch go concurrently, so one part's MIME and DKIM overlap another's SMTP."""
         if batch.emails:
-            results = send_emails(self.ctx.db, [job for _, job in batch.emails], context=self.delivery, now=batch.now)
-            return [(pid, result) for (pid, _), result in zip(batch.emails, results, strict=True)]
+            emails = batch.emails[part]
+            results = send_emails(self.ctx.db, [job for _, job in emails], context=self.delivery, now=batch.now)
+            return [(pid, result) for (pid, _), result in zip(emails, results, strict=True)]
         prefix = f"campaign:{send.message.id}:"
         return [(pid, send_sms(self.ctx.db, account_id=self.account_id, profile_id=pid, to=to, message=body,
                                send_key=prefix + pid, attribution=self._attribution(send, None), context=self.delivery,
                                now=batch.now))
-                for pid, to, body in batch.texts]
+                for pid, to, body in batch.texts[part]]
 
     def _record_in_flight(self, send: _Send, waiting: _Batch | None = None) -> str:
         """Wait for the batch being handed over and record its outcomes. Then `waiting` (claimed, not yet
@@ -311,8 +316,9 @@ class Dispatcher:
         counts = {"sent": 0, "skipped": 0, "failed": 0}
         pause = False
         if batch is not None:
+            self._wait_keeping_the_lease(batch.handed)
             outcomes = dict(batch.outcomes)
-            for pid, result in batch.handed.result() if batch.handed is not None else []:
+            for pid, result in [item for future in batch.handed for item in future.result()]:
                 if result.status in _ACCEPTED:
                     outcomes[pid] = _outcome(pid, "sent", "deferred" if result.status == "deferred" else None,
                                              sent_at=batch.now, delivery=result.delivery_id)
@@ -350,6 +356,16 @@ class Dispatcher:
             self._continue_at(conn, now + delay)
             return "paused"
 
+    def _wait_keeping_the_lease(self, futures: list[Future[Any]]) -> None:
+        """A slow relay must not let the lease lapse while a batch is handed over: another worker would
+        take the job and send the batch again."""
+        pending = set(futures)
+        while pending:
+            _, pending = wait(pending, timeout=max(self.ctx.lease_seconds / 3, 1.0))
+            if pending:
+                with self.ctx.db.write() as conn:
+                    self.ctx.checkpoint(conn, {"campaign_id": self.campaign_id, "handing_over": True})
+
     def _attribution(self, send: _Send, subject: str | None) -> dict[str, Any]:
         attribution = {"$message": send.message.id, "$campaign": send.campaign.id,
                        "Campaign Name": send.campaign.name, "$message_interaction": send.message.id}
@@ -363,7 +379,7 @@ class Dispatcher:
         """Complete this item and leave the rest to a new one due at `when` (same transaction)."""
         payload = {**self.item.payload, "pauses": self.pauses}
         work.enqueue(conn, kind=jobs.SEND_KIND, payload=payload, now=self.ctx.now(), run_at=when,
-                     account_id=self.account_id,
+                     account_id=self.account_id, max_attempts=jobs.SEND_ATTEMPTS,
                      dedupe_key=f"campaign-send:{self.campaign_id}:{self.token}:{self.shard}:{when.isoformat()}")
         self.ctx.complete(conn)
 
@@ -403,6 +419,13 @@ def partition(shard: int, shards: int) -> tuple[str, ...] | None:
 
 class _NoTemplate(ValueError):
     pass
+
+
+def _parts(batch: _Batch) -> list[slice]:
+    """Slices of the batch's messages, one per hand-over call (a few, so building and sending overlap)."""
+    size = len(batch.emails) or len(batch.texts)
+    step = max(1, -(-size // HAND_OVER_PARTS))
+    return [slice(start, start + step) for start in range(0, size, step)] or [slice(0, 0)]
 
 
 def _outcome(profile_id: str, status: str, reason: str | None, *, sent_at: datetime | None = None,

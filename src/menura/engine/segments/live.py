@@ -199,8 +199,9 @@ def recompute(conn: Connection, row: Any, now: datetime) -> list[signals.Members
     spec = spec_of(row)
     kinds = group_kinds(conn, row.account_id, spec.deps.groups)
     condition = Compiler(conn.dialect.name, row.account_id, now, kinds).definition(spec.definition)
-    if not store.has_members(conn, row.id):
-        # A first compute only adds: let the database write the members straight from the query.
+    if conn.dialect.name == "sqlite" and not store.has_members(conn, row.id):
+        # A first compute only adds: let SQLite write the members straight from the query. (PostgreSQL
+        # runs INSERT ... SELECT without parallel workers; a plain SELECT then one array insert is faster.)
         entering, leaving = store.add_matching_members(conn, row.account_id, row.id, condition, now), []
     else:
         wanted = store.matching_profile_ids(conn, row.account_id, condition)

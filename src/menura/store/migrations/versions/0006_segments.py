@@ -71,11 +71,7 @@ def upgrade() -> None:
         sa.Column("profile_id", sa.String(32), nullable=False),
         sa.Column("account_id", sa.String(32), nullable=False),
         sa.Column("joined_at", TS, nullable=False),
-        sa.ForeignKeyConstraint(["segment_id"], ["segments.id"], name="fk_segment_members_segment_id_segments",
-                                ondelete="CASCADE"),
-        sa.ForeignKeyConstraint(["profile_id"], ["profiles.id"], name="fk_segment_members_profile_id_profiles",
-                                ondelete="CASCADE"),
-        _account_fk("segment_members"),
+        # No foreign keys: see menura.store.segment_tables.
         sa.PrimaryKeyConstraint("segment_id", "profile_id", name="pk_segment_members"),
     )
     op.create_index("ix_segment_members_segment_joined", "segment_members", ["segment_id", "joined_at", "profile_id"])
@@ -88,7 +84,6 @@ def upgrade() -> None:
         sa.Column("profile_id", sa.String(32), nullable=False),
         sa.Column("entered", sa.Boolean(), nullable=False),
         sa.Column("at", TS, nullable=False),
-        _account_fk("segment_membership_changes"),
         sa.PrimaryKeyConstraint("id", name="pk_segment_membership_changes"),
     )
     op.create_index("ix_segment_membership_changes_segment_at", "segment_membership_changes", ["segment_id", "at"])

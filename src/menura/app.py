@@ -155,6 +155,10 @@ async def _server_error(_request: Request, exc: Exception) -> Response:
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Starlette:
     settings = settings or get_settings()
     services = services or build_services(settings)
+    # Sending code runs deep in workers and hooks; it reads this process's settings from here.
+    from menura.delivery.context import use_settings
+
+    use_settings(settings)
     operations = all_operations()
     endpoints = {op.operation_id: make_endpoint(op, services) for op in operations}
     routes: list[Any] = [Route(op.path, endpoints[op.operation_id], methods=[op.method],

@@ -95,10 +95,11 @@ def test_double_opt_in_waits_for_the_signed_link(sdk, http, server):
             return subscriptions.pending_confirmations(conn, _account(http), profile["id"])
 
     pending = wait_until(pending_rows)
-    # Pending: not a member, consent unchanged, no event yet.
+    # Pending: not a member, consent unchanged, no subscription event yet (only the confirmation
+    # email's "Received Email").
     assert member_ids(http, list_id) == []
     assert email_marketing(http, "dee@example.com")["consent"] == "NEVER_SUBSCRIBED"
-    assert metric_names(http, profile["id"]) == []
+    assert "Subscribed to List" not in metric_names(http, profile["id"])
 
     forged = httpx.get(f"{server.url}/p/confirm/{pending[0].id}.0000")
     assert forged.status_code == 404 and "text/html" in forged.headers["content-type"]
@@ -108,7 +109,7 @@ def test_double_opt_in_waits_for_the_signed_link(sdk, http, server):
     marketing = email_marketing(http, "dee@example.com")
     assert marketing["consent"] == "SUBSCRIBED" and marketing["double_optin"] is True
     assert member_ids(http, list_id) == [profile["id"]]
-    assert metric_names(http, profile["id"]) == ["Subscribed to List"]
+    assert metric_names(http, profile["id"]).count("Subscribed to List") == 1
     again = httpx.get(url)
     assert again.status_code == 200 and "nothing left to confirm" in again.text
 
@@ -192,3 +193,33 @@ def test_subscription_bad_requests(http):
     assert wrong.status_code == 409
     time.sleep(0.2)
     assert profile_by_email(http, "a@example.com") is None
+
+
+def test_double_opt_in_sends_the_confirmation_email(sdk, http, server):
+    """With no relay configured the message lands in the outbox; following its link confirms."""
+    import re
+
+    from menura.delivery import outbox
+    from menura.store import delivery as delivery_store
+
+    list_id = new_list(http, "Weekly letter", "double_opt_in")
+    sdk.Profiles.bulk_subscribe_profiles(subscribe_body([email_sub("conf@example.com")], list_id))
+    account_id = _account(http)
+
+    def confirmation() -> list:
+        with server.db.read() as conn:
+            return [m for m in delivery_store.list_messages(conn, account_id=account_id)
+                    if m.send_key.startswith("confirm:") and m.status in ("captured", "sent", "received")]
+
+    message = wait_until(confirmation)[0]
+    assert message.to_address == "conf@example.com" and "Weekly letter" in message.subject
+    assert message.marketing is False
+    with server.db.read() as conn:
+        body = outbox.html_part(conn, message.id)
+    link = re.search(r'href="([^"]*/p/confirm/[^"]+)"', body)
+    assert link, body
+    profile = profile_by_email(http, "conf@example.com")
+    assert member_ids(http, list_id) == []
+    page = httpx.get(link.group(1).replace("&amp;", "&"), follow_redirects=True)
+    assert page.status_code == 200 and "Weekly letter" in page.text
+    assert member_ids(http, list_id) == [profile["id"]]

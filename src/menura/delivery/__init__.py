@@ -88,3 +88,6 @@ def recipient_links(db_or_conn: Any, *, account_id: str, send_key: str,
 __all__ = ["DeliveryContext", "DeliveryResult", "EmailJob", "OutgoingEmail", "OutgoingSms", "TrackingOptions",
            "UtmContext", "delivery_context", "recipient_links", "send_email", "send_emails", "send_sms",
            "use_settings"]
+
+# Registers the double opt-in confirmation email with the subscriptions rules.
+from menura.delivery import confirmations as _confirmations  # noqa: E402, F401

@@ -79,6 +79,11 @@ class DeliveryContext:
         return provider_for(self.settings.sms_url) if self.settings.sms_url else None
 
 
+def signing_secret(source: Database | Connection, settings: Settings | None = None) -> bytes:
+    """The server's signing secret (the one `Services.secret` holds on the API side)."""
+    return _secret(source, settings or current_settings())
+
+
 def _secret(source: Database | Connection, settings: Settings) -> bytes:
     if settings.secret_key:
         return settings.secret_key.encode()

@@ -1,7 +1,7 @@
 """events, metrics, metric properties, custom and mapped metrics, ingest staging
 
 Revision ID: 0003_events
-Revises: 0001
+Revises: 0002_profiles
 """
 
 import sqlalchemy as sa
@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql
 import menura.store.types
 
 revision = "0003_events"
-down_revision = "0001"
+down_revision = "0002_profiles"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """lists, list members, pending double opt-in subscriptions, profile bulk jobs
 
 Revision ID: 0004_lists
-Revises: 0002_profiles
+Revises: 0003_events
 """
 
 import sqlalchemy as sa
@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql
 import menura.store.types
 
 revision = "0004_lists"
-down_revision = "0002_profiles"
+down_revision = "0003_events"
 branch_labels = None
 depends_on = None
 

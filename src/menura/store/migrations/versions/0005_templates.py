@@ -1,7 +1,7 @@
 """templates, universal content, images, web feeds
 
 Revision ID: 0005_templates
-Revises: 0001
+Revises: 0004_lists
 """
 
 import sqlalchemy as sa
@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql
 import menura.store.types
 
 revision = "0005_templates"
-down_revision = "0001"
+down_revision = "0004_lists"
 branch_labels = None
 depends_on = None
 

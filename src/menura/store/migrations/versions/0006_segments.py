@@ -1,7 +1,7 @@
 """segments, segment members, membership history; a safe text-to-timestamp function (PostgreSQL)
 
 Revision ID: 0006_segments
-Revises: 0004_lists (depends on 0003_events)
+Revises: 0005_templates
 """
 
 import sqlalchemy as sa
@@ -12,9 +12,9 @@ from sqlalchemy.dialects import postgresql
 import menura.store.types
 
 revision = "0006_segments"
-down_revision = "0004_lists"
+down_revision = "0005_templates"
 branch_labels = None
-depends_on = "0003_events"
+depends_on = None
 
 JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql")
 TS = menura.store.types.UtcDateTime(timezone=True)

@@ -2,7 +2,7 @@
 tracking settings
 
 Revision ID: 0007_delivery
-Revises: 0001
+Revises: 0006_segments
 Depends on: 0002_profiles
 """
 
@@ -14,9 +14,9 @@ from sqlalchemy.dialects import postgresql
 import menura.store.types
 
 revision = "0007_delivery"
-down_revision = "0001"
+down_revision = "0006_segments"
 branch_labels = None
-depends_on = ("0002_profiles",)
+depends_on = None
 
 JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql")
 TS = menura.store.types.UtcDateTime(timezone=True)

@@ -1,7 +1,7 @@
 """campaigns, campaign messages and their templates, send jobs, estimations, recipient ledger
 
 Revision ID: 0008_campaigns
-Revises: 0001 (depends on 0002_profiles)
+Revises: 0007_delivery
 """
 
 import sqlalchemy as sa
@@ -12,9 +12,9 @@ from sqlalchemy.dialects import postgresql
 import menura.store.types
 
 revision = "0008_campaigns"
-down_revision = "0001"
+down_revision = "0007_delivery"
 branch_labels = None
-depends_on = ("0002_profiles",)
+depends_on = None
 
 JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql")
 TS = menura.store.types.UtcDateTime(timezone=True)

@@ -384,3 +384,26 @@ def test_deleted_profiles_leave_no_membership_behind(http, server, account):
         for table in (segment_members, segment_membership_changes):
             assert conn.execute(select(table).where(table.c.profile_id == pid)).first() is None
     assert pid not in member_ids(http, segment_id)
+
+
+def test_consent_changes_are_live(http, sdk, server, account):
+    pid = create_profile(http, email="push@x.io", phone_number="+15005550006")
+    push = {"type": "profile-marketing-consent", "consent": {"channel": "push", "can_receive_marketing": True,
+                                                             "consent_status": {"subscription": "any"}}}
+    unsubscribed = {"type": "profile-marketing-consent", "consent": {
+        "channel": "email", "can_receive_marketing": False, "consent_status": {"subscription": "unsubscribed"}}}
+    push_id = http.post("/api/segments", json=segment_body("push", [[push]])).json()["data"]["id"]
+    gone_id = http.post("/api/segments", json=segment_body("unsubscribed", [[unsubscribed]])).json()["data"]["id"]
+    wait_computed(http, push_id)
+    wait_computed(http, gone_id)
+    assert pid not in member_ids(http, push_id) | member_ids(http, gone_id)
+    sdk.Profiles.create_push_token({"data": {"type": "push-token", "attributes": {
+        "token": "tok-live", "platform": "ios", "vendor": "apns",
+        "profile": {"data": {"type": "profile", "attributes": {"email": "push@x.io"}}}}}})
+    assert pid in member_ids(http, push_id)
+    from menura.domain import consent
+
+    with server.db.write() as conn:
+        consent.set_email_marketing(conn, account_id=account.id, profile_id=pid, consent=consent.UNSUBSCRIBED,
+                                    now=SystemClock().now())
+    assert pid in member_ids(http, gone_id)

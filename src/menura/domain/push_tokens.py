@@ -112,11 +112,21 @@ def register(conn: Connection, *, account_id: str, profile_id: str, data: PushTo
     }
     if existing is not None:
         store.update_push_token(conn, account_id, existing.id, values)
+        _changed(conn, account_id, profile_id, existing.profile_id)
         return str(existing.id)
     new_id = token_id(account_id, data.token)
     store.insert_push_token(conn, {"id": new_id, "account_id": account_id, "token": data.token, "created": now,
                                    **values})
+    _changed(conn, account_id, profile_id)
     return new_id
+
+
+def _changed(conn: Connection, account_id: str, *profile_ids: str) -> None:
+    """Push consent follows the tokens: the profiles' change hooks (segments) run."""
+    from menura.domain.profiles import profile_changed
+
+    for profile_id in dict.fromkeys(profile_ids):
+        profile_changed(conn, account_id, profile_id)
 
 
 def _default_vendor(platform: str) -> str:
@@ -128,7 +138,9 @@ def unregister(conn: Connection, *, account_id: str, token: str, profile_id: str
     existing = store.find_push_token(conn, account_id, token)
     if existing is None or (profile_id is not None and existing.profile_id != profile_id):
         return False
-    return store.delete_push_token(conn, account_id, existing.id)
+    deleted = store.delete_push_token(conn, account_id, existing.id)
+    _changed(conn, account_id, existing.profile_id)
+    return deleted
 
 
 def find(conn: Connection, account_id: str, id_or_token: str) -> Row[Any] | None:
@@ -147,6 +159,7 @@ def get(conn: Connection, account_id: str, id_or_token: str) -> Row[Any]:
 def delete(conn: Connection, account_id: str, id_or_token: str) -> None:
     row = get(conn, account_id, id_or_token)
     store.delete_push_token(conn, account_id, row.id)
+    _changed(conn, account_id, row.profile_id)
 
 
 def attributes(row: Row[Any]) -> dict[str, Any]:

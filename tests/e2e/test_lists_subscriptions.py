@@ -220,6 +220,8 @@ def test_double_opt_in_sends_the_confirmation_email(sdk, http, server):
     assert link, body
     profile = profile_by_email(http, "conf@example.com")
     assert member_ids(http, list_id) == []
-    page = httpx.get(link.group(1).replace("&amp;", "&"), follow_redirects=True)
+    # The link's host is the configured public URL; follow its path on this test server.
+    path = "/p/confirm/" + link.group(1).split("/p/confirm/", 1)[1]
+    page = httpx.get(server.url + path, follow_redirects=True)
     assert page.status_code == 200 and "Weekly letter" in page.text
     assert member_ids(http, list_id) == [profile["id"]]

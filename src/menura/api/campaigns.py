@@ -16,6 +16,7 @@ from menura.api.bodies import expect_id, expect_type
 from menura.api.images import image_resource
 from menura.api.listing import Listing, attach_includes, list_resources, relationship_ids
 from menura.api.operation import Category, Ctx, M, Reply, S
+from menura.api.related import include_tags, tag_resource
 from menura.api.templates import template_resource
 from menura.domain import campaign_jobs as jobs
 from menura.domain import campaigns as rules
@@ -32,7 +33,6 @@ from menura.store.types import UtcDateTime
 api = Category("Campaigns")
 
 READ, WRITE = ("campaigns:read",), ("campaigns:write",)
-TAG = ResourceType("tag", "tags", ("tag-group", "lists", "segments", "campaigns", "flows"))
 SEND_JOB = ResourceType("campaign-send-job", "campaign-send-jobs")
 ESTIMATION_JOB = ResourceType("campaign-recipient-estimation-job", "campaign-recipient-estimation-jobs")
 ESTIMATION = ResourceType("campaign-recipient-estimation", "campaign-recipient-estimations")
@@ -142,11 +142,6 @@ def _message_linkage(ctx: Ctx, row: Row[Any], campaign: Row[Any]) -> dict[str, A
             "image": identifier("image", str(row.image_id)) if row.image_id is not None else None}
 
 
-def _tag_object(ctx: Ctx, row: Row[Any]) -> dict[str, Any]:
-    assert ctx.query is not None
-    return resource_object(TAG, row.id, {"name": row.name}, ctx.links, fields=ctx.query.fields_for("tag"))
-
-
 def _audience_object(ctx: Ctx, campaign: Row[Any]) -> dict[str, Any]:
     assert ctx.query is not None
     return resource_object(AUDIENCE, shapes.audience_id(campaign), shapes.audience_attributes(campaign), ctx.links,
@@ -162,20 +157,13 @@ def _include_messages(conn: Connection, ctx: Ctx, rows: Sequence[Row[Any]]
     return linkage, resources
 
 
-def _include_tags(conn: Connection, ctx: Ctx, rows: Sequence[Row[Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    tags = tag_rules.tags_of(conn, ctx.account_id, "campaign", [r.id for r in rows])
-    linkage = {r.id: [identifier("tag", t.id) for t in tags.get(r.id, [])] for r in rows}
-    resources = [_tag_object(ctx, t) for r in rows for t in tags.get(r.id, [])]
-    return linkage, resources
-
-
 def _include_audiences(_conn: Connection, ctx: Ctx, rows: Sequence[Row[Any]]
                        ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     linkage = {r.id: [identifier("campaign-audience", shapes.audience_id(r))] for r in rows}
     return linkage, [_audience_object(ctx, r) for r in rows]
 
 
-CAMPAIGN_INCLUDES = {"campaign-messages": _include_messages, "tags": _include_tags,
+CAMPAIGN_INCLUDES = {"campaign-messages": _include_messages, "tags": include_tags("campaign"),
                      "campaign-audiences": _include_audiences}
 
 
@@ -499,7 +487,7 @@ def get_tags_for_campaign(ctx: Ctx) -> dict[str, Any]:
     with ctx.db.read() as conn:
         campaign = _load_campaign(ctx, conn)
         tags = tag_rules.tags_of(conn, ctx.account_id, "campaign", [campaign.id]).get(campaign.id, [])
-    return {"data": [_tag_object(ctx, t) for t in tags], "links": {"self": ctx.url}}
+    return {"data": [tag_resource(ctx, t) for t in tags], "links": {"self": ctx.url}}
 
 
 @api.get("/api/campaigns/{id}/relationships/tags", "get_tag_ids_for_campaign", scopes=_TAG_READ, rate=S)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
@@ -15,6 +15,7 @@ from menura.api.listing import Listing, attach_includes, list_resources
 from menura.api.operation import Category, Ctx, Reply, tier
 from menura.api.profiles import ADDITIONAL as PROFILE_ADDITIONAL
 from menura.api.profiles import PROFILE_FIELDS, profile_resources
+from menura.api.related import flows_for, include_flows, include_tags, tag_resource
 from menura.domain import identity
 from menura.domain import lists as rules
 from menura.domain import tags as tag_rules
@@ -30,7 +31,6 @@ from menura.store.profile_tables import push_tokens as push_tokens_table
 
 api = Category("Lists")
 LIST = ResourceType("list", "lists", relationships=("profiles", "tags", "flow-triggers"))
-TAG = ResourceType("tag", "tags", relationships=("tag-group", "lists", "segments", "campaigns", "flows"))
 
 READ = tier(75, 750)
 WRITE = tier(10, 150)
@@ -73,36 +73,7 @@ def list_resource(ctx: Ctx, row: Row[Any], *, profile_count: int | None = None) 
     return resource_object(LIST, row.id, attributes, ctx.links, fields=ctx.query.fields_for("list"))
 
 
-def tag_resource(ctx: Ctx, row: Row[Any]) -> dict[str, Any]:
-    assert ctx.query is not None
-    return resource_object(TAG, row.id, {"name": row.name}, ctx.links, fields=ctx.query.fields_for("tag"))
-
-
-def _flows_for(ctx: Ctx, conn: Connection, list_id: str) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    for provider in FLOWS_TRIGGERED_BY_LIST:
-        found.extend(provider(ctx, conn, list_id))
-    return found
-
-
-def _include_tags(conn: Connection, ctx: Ctx, rows: Sequence[Row[Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    by_list = tag_rules.tags_of(conn, ctx.account_id, "list", [row.id for row in rows])
-    linkage = {row.id: [identifier("tag", tag.id) for tag in by_list.get(row.id, [])] for row in rows}
-    resources = [tag_resource(ctx, tag) for tags in by_list.values() for tag in tags]
-    return linkage, resources
-
-
-def _include_flows(conn: Connection, ctx: Ctx, rows: Sequence[Row[Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    linkage: dict[str, Any] = {}
-    resources: list[dict[str, Any]] = []
-    for row in rows:
-        flows = _flows_for(ctx, conn, row.id)
-        linkage[row.id] = [identifier("flow", flow["id"]) for flow in flows]
-        resources.extend(flows)
-    return linkage, resources
-
-
-INCLUDES = {"tags": _include_tags, "flow-triggers": _include_flows}
+INCLUDES = {"tags": include_tags("list"), "flow-triggers": include_flows(FLOWS_TRIGGERED_BY_LIST)}
 
 
 def _list_or_404(conn: Connection, ctx: Ctx) -> Row[Any]:
@@ -221,7 +192,7 @@ def get_flows_triggered_by_list(ctx: Ctx) -> dict[str, Any]:
     """Get Flows Triggered by List."""
     with ctx.db.read() as conn:
         row = _list_or_404(conn, ctx)
-        flows = _flows_for(ctx, conn, row.id)
+        flows = flows_for(ctx, conn, FLOWS_TRIGGERED_BY_LIST, row.id)
     return {"data": flows, "links": {"self": ctx.url}}
 
 
@@ -231,7 +202,7 @@ def get_ids_for_flows_triggered_by_list(ctx: Ctx) -> dict[str, Any]:
     """Get IDs for Flows Triggered by List."""
     with ctx.db.read() as conn:
         row = _list_or_404(conn, ctx)
-        flows = _flows_for(ctx, conn, row.id)
+        flows = flows_for(ctx, conn, FLOWS_TRIGGERED_BY_LIST, row.id)
     return {"data": [identifier("flow", flow["id"]) for flow in flows], "links": {"self": ctx.url}}
 
 

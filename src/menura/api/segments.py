@@ -13,10 +13,11 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from menura.api.listing import Listing, attach_includes, list_resources
 from menura.api.lists import MEMBER_FILTERS as LIST_MEMBER_FILTERS
-from menura.api.lists import Document, expect_id, expect_type, missing, tag_resource
+from menura.api.lists import Document, expect_id, expect_type, missing
 from menura.api.operation import Category, Ctx, Reply, tier
 from menura.api.profiles import ADDITIONAL as PROFILE_ADDITIONAL
 from menura.api.profiles import PROFILE_FIELDS, profile_resources
+from menura.api.related import flows_for, include_flows, include_tags, tag_resource
 from menura.domain import identity
 from menura.domain import segments as rules
 from menura.domain import tags as tag_rules
@@ -113,31 +114,7 @@ def segment_resources(conn: Connection, ctx: Ctx, segment_ids: Sequence[str]) ->
     return [segment_resource(ctx, rows[sid]) for sid in dict.fromkeys(segment_ids) if sid in rows]
 
 
-def _flows_for(ctx: Ctx, conn: Connection, segment_id: str) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    for provider in FLOWS_TRIGGERED_BY_SEGMENT:
-        found.extend(provider(ctx, conn, segment_id))
-    return found
-
-
-def _include_tags(conn: Connection, ctx: Ctx, rows: Sequence[Row[Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    by_segment = tag_rules.tags_of(conn, ctx.account_id, "segment", [row.id for row in rows])
-    linkage = {row.id: [identifier("tag", tag.id) for tag in by_segment.get(row.id, [])] for row in rows}
-    resources = [tag_resource(ctx, tag) for tags in by_segment.values() for tag in tags]
-    return linkage, resources
-
-
-def _include_flows(conn: Connection, ctx: Ctx, rows: Sequence[Row[Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    linkage: dict[str, Any] = {}
-    resources: list[dict[str, Any]] = []
-    for row in rows:
-        flows = _flows_for(ctx, conn, row.id)
-        linkage[row.id] = [identifier("flow", flow["id"]) for flow in flows]
-        resources.extend(flows)
-    return linkage, resources
-
-
-INCLUDES = {"tags": _include_tags, "flow-triggers": _include_flows}
+INCLUDES = {"tags": include_tags("segment"), "flow-triggers": include_flows(FLOWS_TRIGGERED_BY_SEGMENT)}
 
 
 def _segment_or_404(conn: Connection, ctx: Ctx) -> Row[Any]:
@@ -283,7 +260,7 @@ def get_flows_triggered_by_segment(ctx: Ctx) -> dict[str, Any]:
     """Get Flows Triggered by Segment."""
     with ctx.db.read() as conn:
         row = _segment_or_404(conn, ctx)
-        flows = _flows_for(ctx, conn, row.id)
+        flows = flows_for(ctx, conn, FLOWS_TRIGGERED_BY_SEGMENT, row.id)
     return {"data": flows, "links": {"self": ctx.url}}
 
 
@@ -293,7 +270,7 @@ def get_ids_for_flows_triggered_by_segment(ctx: Ctx) -> dict[str, Any]:
     """Get IDs for Flows Triggered by Segment."""
     with ctx.db.read() as conn:
         row = _segment_or_404(conn, ctx)
-        flows = _flows_for(ctx, conn, row.id)
+        flows = flows_for(ctx, conn, FLOWS_TRIGGERED_BY_SEGMENT, row.id)
     return {"data": [identifier("flow", flow["id"]) for flow in flows], "links": {"self": ctx.url}}
 
 

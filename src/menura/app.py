@@ -6,15 +6,16 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import QueryParams
 from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -44,49 +45,94 @@ def error_response(err: ApiError) -> Response:
     return render(Reply(err.status, err.document(), dict(err.headers)))
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
+async def send_reply(send: Send, reply: Reply) -> None:
+    """Answer with `reply` straight through ASGI, with the headers Starlette's `Response` would set
+    (content-length unless 204; content-type when there is a body, charset for text)."""
+    headers = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in reply.headers.items()]
+    body = b""
+    if reply.status != 204 and (reply.document is not None or reply.raw is not None):
+        body = reply.raw if reply.raw is not None else _ENCODER.encode(reply.document)
+        media_type = reply.media_type
+        if media_type.startswith("text/") and "charset=" not in media_type:
+            media_type += "; charset=utf-8"
+        headers.append((b"content-type", media_type.encode("latin-1")))
+    if reply.status != 204:
+        headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def request_headers(scope: Scope) -> dict[str, str]:
+    """Header names lower-case (ASGI servers send them so); the first of repeated headers wins."""
+    return {name.decode("latin-1"): value.decode("latin-1") for name, value in reversed(scope["headers"])}
+
+
+async def read_body(receive: Receive, headers: dict[str, str], limit: int) -> bytes:
+    declared = headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise errors.too_large(limit)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise errors.too_large(limit)
         chunks.append(chunk)
-    return b"".join(chunks)
+        more = message.get("more_body", False)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def make_endpoint(op: Operation, services: Services) -> Callable[[Request], Awaitable[Response]]:
-    async def endpoint(request: Request) -> Response:
+_NO_PARAMS = QueryParams("")
+
+
+class OperationEndpoint:
+    """One operation as a plain ASGI app: the request's parts go into a `Ctx`, the pipeline runs
+    (on the event loop for async handlers, in the thread pool otherwise) and the reply is sent.
+    No Request/Response objects: the single-event ingest path is answered thousands of times a
+    second per process, and this wrapper is most of what it costs besides the handler."""
+
+    def __init__(self, op: Operation, services: Services) -> None:
+        self.op = op
+        self.services = services
+        self.reads_body = op.request_body or op.method == "DELETE"
+        self.limit = op.max_body_bytes or services.settings.max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
+        op = self.op
+        headers = request_headers(scope)
         try:
             body = b""
-            if op.request_body or request.method == "DELETE":
-                body = await read_body(request, op.max_body_bytes or services.settings.max_body_bytes)
+            if self.reads_body:
+                body = await read_body(receive, headers, self.limit)
                 if body:
-                    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+                    content_type = headers.get("content-type", "").split(";")[0].strip().lower()
                     if content_type not in _BODY_TYPES and content_type not in op.body_types:
                         raise errors.unsupported_media_type(content_type)
-            url = request.url
-            ctx = Ctx(services=services, operation=op, method=request.method, url=str(url),
-                      base_url=f"{url.scheme}://{url.netloc}", path_params=request.path_params,
-                      params=request.query_params, headers=request.headers, body_bytes=body)
+            query_string = scope.get("query_string", b"")
+            ctx = Ctx(services=self.services, operation=op, method=scope["method"], scope=scope,
+                      path_params=scope.get("path_params", {}),
+                      params=QueryParams(query_string) if query_string else _NO_PARAMS,
+                      headers=headers, body_bytes=body)
             if op.is_async:
-                response = render(await op.run_async(services, ctx))
+                reply = await op.run_async(self.services, ctx)
             else:
-                response = render(await run_in_threadpool(op.run, services, ctx))
+                reply = await run_in_threadpool(op.run, self.services, ctx)
+        except ClientDisconnect:
+            return
         except ApiError as err:
-            response = error_response(err)
+            reply = Reply(err.status, err.document(), dict(err.headers))
         except Exception:
             log.exception("unhandled error in %s", op.operation_id)
-            response = error_response(errors.server_error())
-        metrics.observe_request(op.operation_id, request.method, response.status_code,
-                                time.perf_counter() - started)
-        return response
-
-    return endpoint
+            err = errors.server_error()
+            reply = Reply(err.status, err.document(), dict(err.headers))
+        await send_reply(send, reply)
+        metrics.observe_request(op.operation_id, scope["method"], reply.status, time.perf_counter() - started)
 
 
 class DirectRoutes:
@@ -94,8 +140,7 @@ class DirectRoutes:
     scan of every route (a regex per route, which dominated the cost of the hot ingest endpoints);
     any other request goes on to the router as before."""
 
-    def __init__(self, app: ASGIApp,
-                 endpoints: dict[tuple[str, str], Callable[[Request], Awaitable[Response]]]) -> None:
+    def __init__(self, app: ASGIApp, endpoints: dict[tuple[str, str], OperationEndpoint]) -> None:
         self.app = app
         self.endpoints = endpoints
 
@@ -103,8 +148,7 @@ class DirectRoutes:
         if scope["type"] == "http":
             endpoint = self.endpoints.get((scope["method"], scope["path"]))
             if endpoint is not None:
-                response = await endpoint(Request(scope, receive))
-                await response(scope, receive, send)
+                await endpoint(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
@@ -160,7 +204,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     use_settings(settings)
     operations = all_operations()
-    endpoints = {op.operation_id: make_endpoint(op, services) for op in operations}
+    endpoints = {op.operation_id: OperationEndpoint(op, services) for op in operations}
     routes: list[Any] = [Route(op.path, endpoints[op.operation_id], methods=[op.method],
                                name=op.operation_id) for op in operations]
     routes += system.routes(services, operations)
@@ -181,13 +225,22 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
                 worker.stop()
             services.close()
 
-    app = Starlette(routes=routes, lifespan=lifespan,
+    app = MenuraApp(routes=routes, lifespan=lifespan,
                     exception_handlers={404: _http_error, 405: _http_error, 500: _server_error})
     app.state.services = services
-    app.add_middleware(DirectRoutes, endpoints=direct)
-    app.add_middleware(ClientCors)
-    app.add_middleware(StripTrailingSlash)
+    app.direct_endpoints = direct
     return app
+
+
+class MenuraApp(Starlette):
+    """Starlette, with the fixed-path operations answered before its own middleware: an operation
+    endpoint turns every error into a JSON:API reply itself, so Starlette's error middleware (and
+    its per-message wrapper) would only add cost to the hottest requests."""
+
+    direct_endpoints: dict[tuple[str, str], OperationEndpoint] = {}
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return StripTrailingSlash(ClientCors(DirectRoutes(super().build_middleware_stack(), self.direct_endpoints)))
 
 
 def factory() -> Starlette:

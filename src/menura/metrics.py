@@ -9,6 +9,7 @@ when it is first imported, and each process then writes its samples to files the
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -59,11 +60,20 @@ def set_queue_depth(depth: dict[str, int]) -> None:
     _measured_kinds.update(depth)
 
 
+# Labelled children, looked up once: `labels()` costs more than the observation itself.
+_request_series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
 def observe_request(operation: str, method: str, status: int, seconds: float) -> None:
     """Record one answered request. ``operation`` is the API operation id, never a raw path
     (label values must stay few)."""
-    REQUESTS.labels(operation=operation, method=method.upper(), status=str(status)).inc()
-    LATENCY.labels(operation=operation).observe(max(0.0, seconds))
+    series = _request_series.get((operation, method, status))
+    if series is None:
+        series = _request_series[(operation, method, status)] = (
+            REQUESTS.labels(operation=operation, method=method.upper(), status=str(status)),
+            LATENCY.labels(operation=operation))
+    series[0].inc()
+    series[1].observe(max(0.0, seconds))
 
 
 def render_metrics() -> tuple[bytes, str]:

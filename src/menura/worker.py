@@ -81,6 +81,18 @@ def work_handler(kind: str) -> Callable[[Handler], Handler]:
     return register
 
 
+# Called whenever a worker looks for work: for work that is found by looking rather than enqueued
+# (the intake log). Each returns how much it did.
+IdlePoller = Callable[[Database, Clock], int]
+_idle_pollers: list[IdlePoller] = []
+
+
+def idle_poller(poller: IdlePoller) -> IdlePoller:
+    if poller not in _idle_pollers:
+        _idle_pollers.append(poller)
+    return poller
+
+
 def registered_kinds() -> list[str]:
     return sorted(_handlers)
 
@@ -259,7 +271,18 @@ class Worker:
                 break
             self._run_item(item, stop)
             processed += 1
-        return processed
+        return processed + self._poll(stop)
+
+    def _poll(self, stop: threading.Event) -> int:
+        done = 0
+        for poller in list(_idle_pollers):
+            if self._stopping(stop):
+                break
+            try:
+                done += poller(self.db, self.clock)
+            except Exception:
+                log.exception("worker %s: %s failed", self.worker_id, getattr(poller, "__name__", poller))
+        return done
 
     def _claimable_kinds(self) -> list[str]:
         # Only claim what this process can run: another process may have handler modules we lack.

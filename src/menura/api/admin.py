@@ -9,6 +9,7 @@ import msgspec
 
 from menura.api.operation import Category, Ctx, Reply
 from menura.domain import accounts, admin
+from menura.engine import event_ingest
 from menura.jsonapi import errors
 
 api = Category("Menura")
@@ -42,6 +43,8 @@ def create_account(ctx: Ctx) -> dict[str, Any]:
 @api.post("/menura/accounts/{id}/reset", "menura_reset_account", auth="operator")
 def reset_account(ctx: Ctx) -> Reply:
     """Delete all of an account's data, keeping the account and its keys."""
+    # Events still in the intake log were accepted before the reset: expand them, to delete them too.
+    event_ingest.drain_intake_log(ctx.db, ctx.services.clock)
     if not admin.reset_account(ctx.db, ctx.path_params["id"]):
         raise errors.not_found(f"An account with id '{ctx.path_params['id']}' does not exist.")
     ctx.services.work_signal.set()

@@ -135,9 +135,14 @@ async def create_event(ctx: Ctx) -> Reply:
 
 
 async def stage_single(ctx: Ctx, entry: event_intake.IntakeEntry, received: datetime) -> None:
-    """Hand one accepted entry to the process's group-commit writer and wait for its commit."""
+    """Make one accepted entry durable: appended to the intake log where there is one, else handed
+    to the process's group-commit writer (and its commit awaited)."""
     if entry.profile_id:
         await run_in_threadpool(_check_ids, ctx, entry)
+    if event_intake.log_accepted(ctx.db, ctx.account_id, [entry]):
+        if not ctx.services.work_signal.is_set():
+            ctx.services.work_signal.set()  # an embedded worker expands it now
+        return
     await event_intake.staging_writer(ctx.db).stage(ctx.account_id, [entry], received)
 
 

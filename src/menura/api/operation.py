@@ -7,10 +7,13 @@ import inspect
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal, TypeVar
 
 import msgspec
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import URL
+from starlette.types import Scope
 
 from menura.domain import keys as key_rules
 from menura.jsonapi import errors
@@ -42,15 +45,27 @@ class Ctx:
     services: Services
     operation: Operation
     method: str
-    url: str
-    base_url: str
+    scope: Scope
     path_params: Mapping[str, str]
     params: Mapping[str, str]
-    headers: Mapping[str, str]
+    headers: Mapping[str, str]  # lower-case names
     body_bytes: bytes
     revision: str = ""
     account_id: str = ""
     query: Query | None = None
+
+    # The URL is built only when a handler asks (links); the hot ingest path never does.
+    @cached_property
+    def _url(self) -> URL:
+        return URL(scope=self.scope)
+
+    @property
+    def url(self) -> str:
+        return str(self._url)
+
+    @property
+    def base_url(self) -> str:
+        return f"{self._url.scheme}://{self._url.netloc}"
 
     @property
     def db(self) -> Any:
@@ -118,7 +133,7 @@ class Operation:
     body_types: tuple[str, ...] = ()  # media types accepted besides JSON (e.g. multipart/form-data)
     max_body_bytes: int | None = None  # overrides the server-wide limit (image uploads)
 
-    @property
+    @cached_property
     def is_async(self) -> bool:
         """An `async def` handler runs on the event loop (no thread hop): for hot paths that only
         parse, validate and hand off to a background writer."""

@@ -2,6 +2,9 @@
 
 An accepted request becomes one staging row holding its validated entries, written in the request's
 own transaction, so "accepted" means "stored" even if the process dies right after answering.
+Single events on an embedded (SQLite file) server are appended to the process's intake log
+instead (menura.store.intake_log): as durable against the process dying, without waiting for the
+database's one write lock that every process shares.
 The ingest worker (menura.engine.event_ingest) expands staging rows in batches: profiles found
 or created, metrics found or created, unique_id de-duplication, property discovery.
 
@@ -19,6 +22,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -27,7 +31,7 @@ from sqlalchemy import Connection, event
 from menura.domain import profiles
 from menura.jsonapi import errors
 from menura.store import events as store
-from menura.store import work
+from menura.store import intake_log, work
 
 INGEST_KIND = "events.ingest"
 MAX_BULK_EVENTS = 1000
@@ -57,6 +61,7 @@ class IntakeEntry(msgspec.Struct, array_like=True, frozen=True):
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(list[IntakeEntry])
+_writers_lock = threading.Lock()  # guards this process's staging writers and intake log writers
 
 
 def encode_entries(entries: Sequence[IntakeEntry]) -> bytes:
@@ -108,6 +113,51 @@ def check_profile_ids(conn: Connection, account_id: str, entries: Sequence[Intak
 def create_bulk_job(conn: Connection, *, account_id: str, job_id: str, total: int, now: datetime) -> None:
     store.insert_bulk_job(conn, {"id": job_id, "account_id": account_id, "status": "queued", "total_count": total,
                                  "completed_count": 0, "failed_count": 0, "created": now})
+
+
+# --- intake log (embedded SQLite servers) ---------------------------------------------------------
+
+
+class LoggedIntake(msgspec.Struct, array_like=True, frozen=True):
+    """One intake log record: what a staging row would hold for a single accepted request."""
+
+    account_id: str
+    event_count: int
+    entries: bytes  # encode_entries(...)
+
+
+_logged_encoder = msgspec.msgpack.Encoder()
+_logged_decoder = msgspec.msgpack.Decoder(LoggedIntake)
+# Per database file: its intake directory and this process's writer (None: no intake log).
+_log_writers: dict[str | None, intake_log.IntakeLogWriter | None] = {None: None}
+
+
+def log_directory(db: Any) -> Path | None:
+    """Where `db`'s intake log lives; None when there is none (PostgreSQL, in-memory SQLite): API
+    processes may then run on other machines, and only the database is shared."""
+    return intake_log.log_directory(db.sqlite_path) if db.sqlite_path else None
+
+
+def log_accepted(db: Any, account_id: str, entries: Sequence[IntakeEntry]) -> bool:
+    """Append accepted entries to this process's intake log; False if `db` has no log or the append
+    failed (the caller stages them in the database instead)."""
+    try:
+        writer = _log_writers[db.sqlite_path]
+    except KeyError:
+        with _writers_lock:
+            writer = _log_writers.setdefault(db.sqlite_path, intake_log.IntakeLogWriter(log_directory(db)))
+    if writer is None:
+        return False
+    record = LoggedIntake(account_id, sum(len(e.events) for e in entries), encode_entries(entries))
+    try:
+        writer.append(_logged_encoder.encode(record))
+    except OSError:
+        return False
+    return True
+
+
+def decode_logged(payload: bytes) -> LoggedIntake:
+    return _logged_decoder.decode(payload)
 
 
 # --- group commit ----------------------------------------------------------------------------------
@@ -187,7 +237,6 @@ def _settle(futures: list[asyncio.Future[None]], error: BaseException | None) ->
 
 
 _writers: dict[int, StagingWriter] = {}
-_writers_lock = threading.Lock()
 
 
 def staging_writer(db: Any) -> StagingWriter:

@@ -72,59 +72,74 @@ def has_scopes(granted: frozenset[str] | None, required: Iterable[str]) -> bool:
     return True
 
 
-# Valid keys seen in the last few seconds: saves a query on every request. A key revoked by another
-# process stops working within this many seconds (at once in the revoking process).
+# Valid keys (by the Authorization header that carried them) and existing public company ids seen
+# in the last few seconds: saves a query on every request. A key revoked by another process stops
+# working within this many seconds (at once in the revoking process).
 KEY_CACHE_SECONDS = 2.0
 _key_cache: dict[str, tuple[KeyInfo, float]] = {}
+_public_cache: dict[str, float] = {}
 _key_cache_lock = threading.Lock()
+
+
+def _cached_key(header: str) -> KeyInfo | None:
+    cached = _key_cache.get(header)
+    return cached[0] if cached is not None and cached[1] > time.monotonic() else None
 
 
 def authenticate(db: Database, header: str | None) -> KeyInfo:
     if not header:
         raise errors.not_authenticated()
+    info = _cached_key(header)
+    if info is not None:
+        return info
     scheme, _, key = header.strip().partition(" ")
     if scheme != SCHEME or not key.strip():
         raise errors.not_authenticated()
-    digest = hash_key(key.strip())
-    cached = _key_cache.get(digest)
-    if cached is not None and cached[1] > time.monotonic():
-        return cached[0]
     with db.read() as conn:
-        row = store.find_key_by_hash(conn, digest)
+        row = store.find_key_by_hash(conn, hash_key(key.strip()))
     if row is None or row.revoked_at is not None:
         raise errors.authentication_failed()
     info = KeyInfo(row.account_id, frozenset(row.scopes) if row.scopes is not None else None)
     with _key_cache_lock:
         if len(_key_cache) > 10_000:
             _key_cache.clear()
-        _key_cache[digest] = (info, time.monotonic() + KEY_CACHE_SECONDS)
+        _key_cache[header] = (info, time.monotonic() + KEY_CACHE_SECONDS)
     return info
 
 
-def needs_lookup(_db: Database, auth: str, headers: Any, _params: Any) -> bool:
+def needs_lookup(_db: Database, auth: str, headers: Any, params: Any) -> bool:
     """Whether authenticating would query the database (lets async handlers stay on the loop)."""
+    if auth == "public":
+        company_id = params.get("company_id")
+        return bool(company_id) and _public_cache.get(company_id, 0.0) <= time.monotonic()
     if auth != "private":
-        return auth in ("public", "operator")
+        return auth == "operator"
     header = headers.get("authorization")
-    scheme, _, key = (header or "").strip().partition(" ")
-    if scheme != SCHEME or not key.strip():
-        return False  # answered 401 without a query
-    cached = _key_cache.get(hash_key(key.strip()))
-    return cached is None or cached[1] <= time.monotonic()
+    if not header or _cached_key(header) is not None:
+        return False
+    scheme, _, key = header.strip().partition(" ")
+    return scheme == SCHEME and bool(key.strip())  # otherwise answered 401 without a query
 
 
 def forget_cached_keys() -> None:
     with _key_cache_lock:
         _key_cache.clear()
+        _public_cache.clear()
 
 
 def authenticate_public(db: Database, company_id: str | None) -> str:
     if not company_id:
         raise errors.invalid("The company_id query parameter is required.", parameter="company_id")
+    if _public_cache.get(company_id, 0.0) > time.monotonic():
+        return company_id
     with db.read() as conn:
         if not store.account_exists(conn, company_id):
             raise errors.ApiError(400, "invalid", "Invalid input.",
                                   f"'{company_id}' is not a valid company_id.", parameter="company_id")
+    with _key_cache_lock:
+        if len(_public_cache) > 10_000:
+            _public_cache.clear()
+        _public_cache[company_id] = time.monotonic() + KEY_CACHE_SECONDS
     return company_id
 
 

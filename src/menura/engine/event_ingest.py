@@ -17,22 +17,24 @@ from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import msgspec
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
+from menura.clock import Clock
 from menura.domain import event_intake, profiles
 from menura.domain import events as event_rules
 from menura.domain.event_intake import IntakeEntry
 from menura.jsonapi.errors import ApiError
 from menura.settings import get_settings
 from menura.store import events as store
+from menura.store import intake_log, server_state
 from menura.store import profiles as profile_store
-from menura.store import server_state
 from menura.store.work import WorkItem
-from menura.worker import WorkContext, work_handler
+from menura.worker import WorkContext, idle_poller, work_handler
 
 log = logging.getLogger(__name__)
 
@@ -74,27 +76,33 @@ def drain(ctx: WorkContext, item: WorkItem) -> None:
 def drain_batch(db: Any, generation: int, now: datetime,
                 on_commit: Callable[[Connection], None] | None = None) -> int:
     """Expand one batch of staged rows of generations <= `generation`; returns the events seen."""
+    def expand_staged(conn: Connection, careful: bool) -> int:
+        rows = store.take_staged(conn, up_to_generation=generation, max_events=BATCH_EVENTS)
+        if not rows:
+            return 0
+        count = _expand(conn, rows, now, careful=careful)
+        store.delete_staged(conn, [row.id for row in rows])
+        if on_commit is not None:
+            on_commit(conn)
+        return count
+
+    return _in_transaction(db, expand_staged)
+
+
+def _in_transaction(db: Any, expand: Callable[[Connection, bool], int]) -> int:
     try:
         with db.write() as conn:
-            count = _drain_in(conn, generation, now, careful=False)
-            if count and on_commit is not None:
-                on_commit(conn)
-            return count
+            return expand(conn, False)
     except DBAPIError:
         # A statement failed mid-batch (e.g. a profile identifier conflict raced with another
         # writer): redo the batch with a savepoint per entry, so only the culprit is rejected.
         log.warning("ingest batch failed, retrying entry by entry", exc_info=True)
         with db.write() as conn:
-            count = _drain_in(conn, generation, now, careful=True)
-            if count and on_commit is not None:
-                on_commit(conn)
-            return count
+            return expand(conn, True)
 
 
-def _drain_in(conn: Connection, generation: int, now: datetime, *, careful: bool) -> int:
-    rows = store.take_staged(conn, up_to_generation=generation, max_events=BATCH_EVENTS)
-    if not rows:
-        return 0
+def _expand(conn: Connection, rows: Sequence[Any], now: datetime, *, careful: bool) -> int:
+    """Record the entries of staged rows (`account_id`, `payload`, `job_id`); finish their bulk jobs."""
     by_account: dict[str, list[tuple[Any, IntakeEntry]]] = defaultdict(list)
     for row in rows:
         for entry in event_intake.decode_entries(row.payload):
@@ -108,8 +116,84 @@ def _drain_in(conn: Connection, generation: int, now: datetime, *, careful: bool
             outcome = outcomes[row.job_id]
             store.finish_bulk_job(conn, row.job_id, completed=outcome.completed, failed=outcome.failed,
                                   errors=outcome.errors, now=now)
-    store.delete_staged(conn, [row.id for row in rows])
     return max(total, 1)
+
+
+# --- intake log (embedded SQLite servers) ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _LoggedRow:
+    """An intake log record in the shape of a staging row."""
+
+    account_id: str
+    payload: bytes
+    job_id: None = None
+
+
+@idle_poller
+def drain_intake_log(db: Any, clock: Clock) -> int:
+    """Expand everything appended to the intake log so far; returns the events seen."""
+    directory = event_intake.log_directory(db)
+    if directory is None or not directory.exists():
+        return 0
+    total = 0
+    while (count := _in_transaction(db, lambda conn, careful: _expand_logged(conn, directory, clock.now(), careful))):
+        total += count
+    _remove_drained_segments(db, directory)
+    return total
+
+
+def _expand_logged(conn: Connection, directory: Path, now: datetime, careful: bool) -> int:
+    """One batch of records (about BATCH_EVENTS events) from the segments, oldest first, and the
+    new offsets, in one transaction: a record is expanded exactly once."""
+    offsets = store.intake_log_offsets_for_update(conn)
+    rows: list[_LoggedRow] = []
+    moved: dict[str, int] = {}
+    events = 0
+    for segment in intake_log.segments(directory):
+        start = offsets.get(segment, 0)
+        if events >= BATCH_EVENTS or intake_log.size_of(directory, segment) <= start:
+            continue
+        records, _cut = intake_log.read_records(directory, segment, start)
+        for record in records:
+            logged = event_intake.decode_logged(record.payload)
+            if rows and events + logged.event_count > BATCH_EVENTS:
+                break
+            rows.append(_LoggedRow(logged.account_id, logged.entries))
+            events += logged.event_count
+            moved[segment] = record.end
+    if not rows:
+        return 0
+    count = _expand(conn, rows, now, careful=careful)
+    for segment, offset in moved.items():
+        store.set_intake_log_offset(conn, segment, offset)
+    return count
+
+
+def _remove_drained_segments(db: Any, directory: Path) -> None:
+    """Delete sealed segments with nothing left to read (a record cut short by a crash was never
+    acknowledged), then their offsets."""
+    with db.read() as conn:
+        offsets = store.intake_log_offsets_for_update(conn)
+    present = intake_log.segments(directory)
+    gone = [segment for segment in offsets if segment not in present]
+    for segment in present:
+        start = offsets.get(segment, 0)
+        size = intake_log.size_of(directory, segment)
+        if size > start and intake_log.read_records(directory, segment, start)[0]:
+            continue  # records still to expand (appended after this drain looked)
+        with intake_log.sealed(directory, segment) as is_sealed:
+            if not is_sealed:
+                continue
+            if size > start:
+                log.warning("intake log %s: dropped %d bytes of a record cut short by a crash", segment, size - start)
+            intake_log.remove(directory, segment)
+            gone.append(segment)
+    if gone:
+        with db.write() as conn:
+            store.forget_intake_log_segments(conn, gone)
+    intake_log.remove_stale_temporaries(directory)
 
 
 def _record_account(conn: Connection, account_id: str, items: Sequence[tuple[Any, IntakeEntry]], now: datetime,

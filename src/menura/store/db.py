@@ -30,8 +30,12 @@ class Database:
         parsed = make_url(self.url)
         self.dialect = parsed.get_backend_name()
         kwargs: dict[str, Any] = {}
+        # The file of an on-disk SQLite database (None for PostgreSQL and in-memory SQLite).
+        self.sqlite_path: str | None = None
         if self.dialect == "sqlite":
             database = parsed.database or ""
+            if database and database != ":memory:":
+                self.sqlite_path = str(Path(database).resolve())
             if database and database != ":memory:":
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}

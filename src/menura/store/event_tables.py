@@ -1,5 +1,6 @@
 """Tables of the events area: metrics, events, discovered metric properties, custom metrics,
-mapped metrics, and the ingest staging rows that make an accepted (202) event durable."""
+mapped metrics, and the ingest staging rows (and intake log offsets) that make an accepted (202) event
+durable."""
 
 from __future__ import annotations
 
@@ -118,6 +119,14 @@ ingest_state = Table(
     # A single row: the generation new staging rows join. A drain bumps it before reading rows.
     Column("id", Integer, primary_key=True),
     Column("generation", BigInteger, nullable=False),
+)
+
+intake_log_offsets = Table(
+    "intake_log_offsets",
+    metadata,
+    # How far a segment of the intake log (menura.store.intake_log) has been expanded into events.
+    Column("segment", String(64), primary_key=True),
+    Column("offset", BigInteger, nullable=False),
 )
 
 event_bulk_jobs = Table(

@@ -33,7 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
 
-from menura.store.event_tables import event_bulk_jobs, event_ingest, events, ingest_state
+from menura.store.event_tables import event_bulk_jobs, event_ingest, events, ingest_state, intake_log_offsets
 from menura.store.profile_tables import profile_secondary_emails, profiles
 
 # Rows per multi-row INSERT statement: well under SQLite's 32,766 bound parameters at 10 columns.
@@ -268,6 +268,25 @@ def take_staged(conn: Connection, *, up_to_generation: int, max_events: int) -> 
 def delete_staged(conn: Connection, ids: Sequence[int]) -> None:
     if ids:
         conn.execute(delete(event_ingest).where(event_ingest.c.id.in_(list(ids))))
+
+
+# --- intake log offsets --------------------------------------------------------------------------
+
+
+def intake_log_offsets_for_update(conn: Connection) -> dict[str, int]:
+    """Drained offset per intake log segment (read inside the drain's write transaction)."""
+    return {row.segment: int(row.offset) for row in conn.execute(select(intake_log_offsets))}
+
+
+def set_intake_log_offset(conn: Connection, segment: str, offset: int) -> None:
+    stmt = _dialect_insert(conn, intake_log_offsets).values(segment=segment, offset=offset)
+    conn.execute(stmt.on_conflict_do_update(index_elements=["segment"], set_={"offset": offset}))
+
+
+def forget_intake_log_segments(conn: Connection, segments: Iterable[str]) -> None:
+    names = list(segments)
+    if names:
+        conn.execute(delete(intake_log_offsets).where(intake_log_offsets.c.segment.in_(names)))
 
 
 # --- bulk jobs -----------------------------------------------------------------------------------

@@ -109,6 +109,21 @@ def run_server(app: str, *, workers: int = 1, env: dict[str, str] | None = None,
         server.stop()
 
 
+@contextmanager
+def worker_process(env: dict[str, str], *, niceness: int = 0) -> Iterator[None]:
+    """A `menura worker` process beside the server (the production layout); with `niceness`, at lower
+    CPU priority, so expanding accepted events yields the cores to answering requests."""
+    command = [sys.executable, "-m", "menura.cli", "worker"]
+    if niceness:
+        command = ["nice", "-n", str(niceness), *command]
+    process = subprocess.Popen(command, env={**os.environ, **env})
+    try:
+        yield
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
 def menura_env(url: str, tmp: str) -> dict[str, str]:
     return {"MENURA_DATABASE_URL": url, "MENURA_RATE_LIMITS": "off", "MENURA_DATA_DIR": tmp,
             "MENURA_OPERATOR_TOKEN": "bench", "MENURA_WORKER_POLL_SECONDS": "0.05",

@@ -14,15 +14,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
-from bench.common import database_label, make_account, menura_env, migrate, print_table, run_server, scratch_database
+from bench.common import (
+    database_label,
+    make_account,
+    menura_env,
+    migrate,
+    print_table,
+    run_server,
+    scratch_database,
+    worker_process,
+)
 
 CONCURRENCY = 32
 REVISION = "2026-07-15"
@@ -93,19 +99,6 @@ def wait_drained(database_url: str, expected: int, timeout: float = 600) -> floa
     return time.perf_counter() - started
 
 
-@contextmanager
-def worker_process(env: dict[str, str]) -> Iterator[None]:
-    """A `menura worker` at lower CPU priority: the production layout, where expanding accepted
-    events yields the cores to answering requests and catches up afterwards."""
-    process = subprocess.Popen(["nice", "-n", "10", sys.executable, "-m", "menura.cli", "worker"],
-                               env={**os.environ, **env})
-    try:
-        yield
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-
-
 def measure(url: str, workers: int, embedded: bool, seconds: float) -> tuple[dict[str, object], float]:
     """Load one server layout on a fresh account; (load result, seconds until all was readable)."""
     _account, key = make_account(url)
@@ -118,7 +111,7 @@ def measure(url: str, workers: int, embedded: bool, seconds: float) -> tuple[dic
                 ours = load(server.url, "/api/events", seconds, auth)
                 drain = wait_drained(url, before + int(ours["statuses"].get("202", 0)))  # type: ignore[union-attr]
             else:
-                with worker_process(env):
+                with worker_process(env, niceness=10):
                     ours = load(server.url, "/api/events", seconds, auth)
                     drain = wait_drained(url, before + int(ours["statuses"].get("202", 0)))  # type: ignore[union-attr]
     bad = {k: v for k, v in ours["statuses"].items() if k != "202"}  # type: ignore[union-attr]

@@ -18,6 +18,7 @@ import menura.engine.event_ingest as ingest
 import menura.store.schema  # noqa: F401  (registers every table on the metadata)
 from menura.clock import SystemClock
 from menura.domain import accounts, event_intake
+from menura.store import events as event_store
 from menura.store import intake_log
 from menura.store.db import Database
 from menura.store.event_tables import events, intake_log_offsets
@@ -109,14 +110,14 @@ def event_count(db: Database) -> int:
 def test_logged_events_are_expanded_exactly_once(database) -> None:
     db, account_id = database
     for n in range(2500):  # more than one drain batch
-        assert event_intake.log_accepted(db, account_id, [entry(f"s{n % 40}@example.com", n)])
+        assert event_intake.log_accepted(db, account_id, [entry(f"s{n % 40}@example.com", n)], received=NOW)
     assert ingest.drain_intake_log(db, SystemClock()) == 2500
     assert event_count(db) == 2500
     # Nothing is read twice; the live segment stays until its writer lets it go.
     assert ingest.drain_intake_log(db, SystemClock()) == 0
     directory = event_intake.log_directory(db)
     assert directory is not None and len(intake_log.segments(directory)) == 1
-    event_intake.log_accepted(db, account_id, [entry("late@example.com", 9999)])
+    event_intake.log_accepted(db, account_id, [entry("late@example.com", 9999)], received=NOW)
     event_intake._log_writers[db.sqlite_path].close()  # type: ignore[union-attr]
     assert ingest.drain_intake_log(db, SystemClock()) == 1
     assert event_count(db) == 2501
@@ -127,7 +128,7 @@ def test_logged_events_are_expanded_exactly_once(database) -> None:
 
 def test_a_failed_batch_is_read_again(database) -> None:
     db, account_id = database
-    event_intake.log_accepted(db, account_id, [entry("a@example.com", 1)])
+    event_intake.log_accepted(db, account_id, [entry("a@example.com", 1)], received=NOW)
 
     def boom(*_args: object) -> str:
         raise RuntimeError("database went away")
@@ -148,13 +149,15 @@ def test_what_a_killed_process_appended_is_expanded(database, tmp_path: Path) ->
     db, account_id = database
     script = textwrap.dedent(f"""
         import os, signal
+        from datetime import UTC, datetime
         from menura.domain import event_intake
         from menura.store import intake_log
         from menura.store.db import Database
         from tests.unit.test_intake_log import entry
         db = Database({str(db.url)!r})
         for n in range(300):
-            assert event_intake.log_accepted(db, {account_id!r}, [entry(f"k{{n % 9}}@example.com", n)])
+            assert event_intake.log_accepted(db, {account_id!r}, [entry(f"k{{n % 9}}@example.com", n)],
+                                            received=datetime.now(UTC))
         directory = event_intake.log_directory(db)
         (segment,) = intake_log.segments(directory)
         with open(directory / segment, "ab") as handle:  # half a record, as a crash mid-write leaves
@@ -168,3 +171,18 @@ def test_what_a_killed_process_appended_is_expanded(database, tmp_path: Path) ->
     assert event_count(db) == 300
     directory = event_intake.log_directory(db)
     assert directory is not None and intake_log.segments(directory) == []
+
+
+def test_a_logged_bulk_request_gets_its_job_with_the_outcome(database) -> None:
+    db, account_id = database
+    good = entry("good@example.com", 1)
+    bad = event_intake.IntakeEntry(index=1, profile_id=None, profile={"email": "not an email"},
+                                   events=[entry("x@example.com", 2).events[0]])
+    assert event_intake.log_accepted(db, account_id, [good, bad], received=NOW, job_id="job-1")
+    assert ingest.drain_intake_log(db, SystemClock()) == 2
+    with db.read() as conn:
+        job = event_store.get_bulk_job(conn, account_id, "job-1")
+    assert job is not None and job.status == "complete" and job.created == NOW
+    assert (job.total_count, job.completed_count, job.failed_count) == (2, 1, 1)
+    assert job.errors[0]["index"] == 1
+    assert event_count(db) == 1

@@ -128,24 +128,36 @@ def _rule_error(exc: rules.EventRuleError, base: str) -> ApiError:
 
 # Profiles that passed validation recently (validation is a pure function of the input, and the
 # same shoppers send many events): repeated ones skip the email/phone parsers.
-_valid_profiles: OrderedDict[bytes, None] = OrderedDict()
+_valid_profiles: OrderedDict[bytes, tuple[dict[str, Any], bool]] = OrderedDict()
 _VALID_PROFILES_MAX = 20_000
+_SINGLE_IDENTIFIERS = ("email", "phone_number", "external_id", "anonymous_id")
 
 
-def check_profile(profile: ProfileData, pointer: str) -> None:
-    """At least one identifier (or a profile id), each well-formed, as the profiles area validates."""
+def check_profile(profile: ProfileData, pointer: str) -> tuple[dict[str, Any], bool]:
+    """At least one identifier (or a profile id), each well-formed, as the profiles area validates.
+    Returns the attributes to stage, and whether they are already normalized: a profile given by
+    one identifier alone is staged as its normalized form, so the ingest worker need not parse it
+    again."""
     attrs = profile.attributes
     if not any(attrs.get(name) not in (None, "") for name in IDENTIFIERS) and not profile.id:
         raise errors.invalid("The profile must include at least one identifier: id, email, phone_number, "
                              "external_id, anonymous_id or _kx.", pointer=pointer + "/attributes")
     key = _encoder.encode((attrs, profile.meta, profile.id))
-    if key in _valid_profiles:
-        return
-    profiles.profile_input_from_attributes(dict(attrs), pointer + "/attributes", meta=profile.meta,
-                                           meta_pointer=pointer + "/meta", profile_id=profile.id)
-    _valid_profiles[key] = None
+    known = _valid_profiles.get(key)
+    if known is not None:
+        return known
+    data = profiles.profile_input_from_attributes(dict(attrs), pointer + "/attributes", meta=profile.meta,
+                                                  meta_pointer=pointer + "/meta", profile_id=profile.id)
+    staged: tuple[dict[str, Any], bool] = (attrs, False)
+    if profile.id is None and profile.meta is None and len(attrs) == 1:
+        (name,) = attrs
+        value = getattr(data, name, None) if name in _SINGLE_IDENTIFIERS else None
+        if isinstance(value, str):
+            staged = ({name: value}, True)
+    _valid_profiles[key] = staged
     if len(_valid_profiles) > _VALID_PROFILES_MAX:
         _valid_profiles.popitem(last=False)
+    return staged
 
 
 _encoder = msgspec.msgpack.Encoder()
@@ -174,24 +186,24 @@ def single_entry(body: EventCreate, received: datetime, *, client: bool = False)
     attrs = body.data.attributes
     base = "/data/attributes"
     profile = attrs.profile.data
-    check_profile(profile, base + "/profile/data")
+    staged, normalized = check_profile(profile, base + "/profile/data")
     event = intake_event(attrs, base, received)
-    return IntakeEntry(index=0, profile_id=profile.id, profile=profile.attributes, events=[event],
-                       meta=profile.meta, client=client)
+    return IntakeEntry(index=0, profile_id=profile.id, profile=staged, events=[event],
+                       meta=profile.meta, client=client, normalized=normalized)
 
 
 def profile_events_entry(item: ProfileEventsData, index: int, base: str, received: datetime, *,
                          client: bool = False) -> IntakeEntry:
     attrs = item.attributes
     profile = attrs.profile.data
-    check_profile(profile, base + "/attributes/profile/data")
+    staged, normalized = check_profile(profile, base + "/attributes/profile/data")
     if not attrs.events.data:
         raise errors.invalid("At least one event is required.", pointer=base + "/attributes/events/data")
     events = [intake_event(ev.attributes, f"{base}/attributes/events/data/{n}/attributes", received,
                            bool(attrs.backfill))
               for n, ev in enumerate(attrs.events.data)]
-    return IntakeEntry(index=index, profile_id=profile.id, profile=profile.attributes, events=events,
-                       meta=profile.meta, client=client)
+    return IntakeEntry(index=index, profile_id=profile.id, profile=staged, events=events,
+                       meta=profile.meta, client=client, normalized=normalized)
 
 
 def bulk_entries(items: list[ProfileEventsData], base: str, received: datetime, *,

@@ -139,11 +139,18 @@ async def stage_single(ctx: Ctx, entry: event_intake.IntakeEntry, received: date
     to the process's group-commit writer (and its commit awaited)."""
     if entry.profile_id:
         await run_in_threadpool(_check_ids, ctx, entry)
-    if event_intake.log_accepted(ctx.db, ctx.account_id, [entry]):
-        if not ctx.services.work_signal.is_set():
-            ctx.services.work_signal.set()  # an embedded worker expands it now
+    if _logged(ctx, [entry], received):
         return
     await event_intake.staging_writer(ctx.db).stage(ctx.account_id, [entry], received)
+
+
+def _logged(ctx: Ctx, entries: list[event_intake.IntakeEntry], received: datetime, job_id: str | None = None) -> bool:
+    """Appended to the intake log (embedded servers); an embedded worker is woken to expand it."""
+    if not event_intake.log_accepted(ctx.db, ctx.account_id, entries, received=received, job_id=job_id):
+        return False
+    if not ctx.services.work_signal.is_set():
+        ctx.services.work_signal.set()
+    return True
 
 
 def _check_ids(ctx: Ctx, entry: event_intake.IntakeEntry) -> None:
@@ -164,7 +171,14 @@ def bulk_create_events(ctx: Ctx) -> Reply:
 
 def stage_entries(ctx: Ctx, entries: list[event_intake.IntakeEntry], received: datetime, *,
                   bulk: bool = False) -> None:
-    """Stage accepted entries in one transaction (a bulk request also gets its job row)."""
+    """Stage accepted entries in one transaction (a bulk request also gets its job row), or append
+    them to the intake log (whose drain records the job)."""
+    if event_intake.log_directory(ctx.db) is not None:
+        if any(entry.profile_id for entry in entries):
+            with ctx.db.read() as conn:
+                event_intake.check_profile_ids(conn, ctx.account_id, entries)
+        if _logged(ctx, entries, received, ids.uuid4() if bulk else None):
+            return
     with ctx.db.write() as conn:
         event_intake.check_profile_ids(conn, ctx.account_id, entries)
         job_id = None

@@ -57,6 +57,7 @@ class IntakeEntry(msgspec.Struct, array_like=True, frozen=True):
     events: list[IntakeEvent]
     meta: dict[str, Any] | None = None
     client: bool = False  # client-side (public key): existing identifiers are not changed
+    normalized: bool = False  # `profile` is one identifier, already validated and normalized
 
 
 _encoder = msgspec.msgpack.Encoder()
@@ -119,11 +120,13 @@ def create_bulk_job(conn: Connection, *, account_id: str, job_id: str, total: in
 
 
 class LoggedIntake(msgspec.Struct, array_like=True, frozen=True):
-    """One intake log record: what a staging row would hold for a single accepted request."""
+    """One intake log record: what a staging row holds for one accepted request."""
 
     account_id: str
     event_count: int
     entries: bytes  # encode_entries(...)
+    job_id: str | None = None  # a bulk request's job, recorded by the drain with its outcome
+    received: int = 0  # unix microseconds
 
 
 _logged_encoder = msgspec.msgpack.Encoder()
@@ -138,7 +141,8 @@ def log_directory(db: Any) -> Path | None:
     return intake_log.log_directory(db.sqlite_path) if db.sqlite_path else None
 
 
-def log_accepted(db: Any, account_id: str, entries: Sequence[IntakeEntry]) -> bool:
+def log_accepted(db: Any, account_id: str, entries: Sequence[IntakeEntry], *, received: datetime,
+                 job_id: str | None = None) -> bool:
     """Append accepted entries to this process's intake log; False if `db` has no log or the append
     failed (the caller stages them in the database instead)."""
     try:
@@ -148,7 +152,8 @@ def log_accepted(db: Any, account_id: str, entries: Sequence[IntakeEntry]) -> bo
             writer = _log_writers.setdefault(db.sqlite_path, intake_log.IntakeLogWriter(log_directory(db)))
     if writer is None:
         return False
-    record = LoggedIntake(account_id, sum(len(e.events) for e in entries), encode_entries(entries))
+    record = LoggedIntake(account_id, sum(len(e.events) for e in entries), encode_entries(entries), job_id,
+                          int(received.timestamp() * 1_000_000))
     try:
         writer.append(_logged_encoder.encode(record))
     except OSError:
@@ -179,21 +184,26 @@ class StagingWriter:
     (and of SQLite's single write lock) is shared by the whole batch."""
 
     MAX_BATCH = 1000
+    # Writers with a transaction in flight at once: while one batch waits for its commit (a round
+    # trip and a WAL flush on PostgreSQL), the next batch is already being written.
+    WRITERS = 3
 
     def __init__(self, db: Any) -> None:
         self.db = db
         self._pending: list[_Pending] = []
         self._cond = threading.Condition()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
 
     async def stage(self, account_id: str, entries: Sequence[IntakeEntry], received: datetime) -> None:
         """Wait (without blocking the event loop) until the entries are committed."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         with self._cond:
             self._pending.append(_Pending(account_id, entries, received, done))
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="menura-event-staging", daemon=True)
-                self._thread.start()
+            self._threads = [thread for thread in self._threads if thread.is_alive()]
+            if len(self._threads) < self.WRITERS:
+                thread = threading.Thread(target=self._run, name="menura-event-staging", daemon=True)
+                self._threads.append(thread)
+                thread.start()
             self._cond.notify()
         await done
 

@@ -128,7 +128,9 @@ class _LoggedRow:
 
     account_id: str
     payload: bytes
-    job_id: None = None
+    job_id: str | None
+    event_count: int
+    received: datetime
 
 
 @idle_poller
@@ -160,11 +162,16 @@ def _expand_logged(conn: Connection, directory: Path, now: datetime, careful: bo
             logged = event_intake.decode_logged(record.payload)
             if rows and events + logged.event_count > BATCH_EVENTS:
                 break
-            rows.append(_LoggedRow(logged.account_id, logged.entries))
+            rows.append(_LoggedRow(logged.account_id, logged.entries, logged.job_id, logged.event_count,
+                                   datetime.fromtimestamp(logged.received / 1_000_000, UTC)))
             events += logged.event_count
             moved[segment] = record.end
     if not rows:
         return 0
+    for row in rows:
+        if row.job_id is not None:  # the job row a database-staged bulk request gets when accepted
+            event_intake.create_bulk_job(conn, account_id=row.account_id, job_id=row.job_id,
+                                         total=row.event_count, now=row.received)
     count = _expand(conn, rows, now, careful=careful)
     for segment, offset in moved.items():
         store.set_intake_log_offset(conn, segment, offset)
@@ -277,6 +284,9 @@ _INPUTS_MAX = 50_000
 
 
 def _profile_input(key: bytes, entry: IntakeEntry) -> Any:
+    if entry.normalized:  # one identifier, validated and normalized when the request was accepted
+        ((name, value),) = entry.profile.items()
+        return profiles.ProfileInput(**{name: value}, given=frozenset({name}))
     data = _inputs.get(key)
     if data is None:
         data = profiles.profile_input_from_attributes(dict(entry.profile), meta=entry.meta,

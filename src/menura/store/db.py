@@ -9,9 +9,17 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
+
+_json_encode = msgspec.json.Encoder().encode
+
+
+def json_text(value: Any) -> str:
+    """JSON columns' serializer: msgspec (several times faster than `json.dumps`, same data)."""
+    return _json_encode(value).decode()
 
 
 def normalize_url(url: str) -> str:
@@ -47,7 +55,7 @@ class Database:
                 kwargs.update(pool_size=40, max_overflow=10)
         else:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
-        self.engine: Engine = create_engine(self.url, **kwargs)
+        self.engine: Engine = create_engine(self.url, json_serializer=json_text, **kwargs)
         # Re-entrant so a write nested in the same thread fails on SQLite's lock, not here.
         self._write_lock: threading.RLock | contextlib.nullcontext[None] = (
             threading.RLock() if self.dialect == "sqlite" else contextlib.nullcontext())

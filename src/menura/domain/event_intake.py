@@ -26,12 +26,13 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection
 
 from menura.domain import profiles
 from menura.jsonapi import errors
 from menura.store import events as store
 from menura.store import intake_log, work
+from menura.store.db import after_commit
 
 INGEST_KIND = "events.ingest"
 MAX_BULK_EVENTS = 1000
@@ -91,7 +92,7 @@ def stage(conn: Connection, *, account_id: str, entries: Sequence[IntakeEntry], 
     if not known:
         work.enqueue(conn, kind=INGEST_KIND, payload={"generation": generation}, now=now,
                      dedupe_key=f"{INGEST_KIND}:{generation}", max_attempts=50)
-        event.listen(conn, "commit", lambda _conn: _remember(key), once=True)
+        after_commit(conn, lambda: _remember(key))
 
 
 def _remember(generation: tuple[str, int]) -> None:

@@ -10,10 +10,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection
 
 from menura import ids
 from menura.store import metrics as store
+from menura.store.db import after_commit
 
 NAME_MAX = 127  # "Name of the event. Must be less than 128 characters."
 SAMPLE_VALUES = 10
@@ -78,7 +79,7 @@ def _remember_after_commit(conn: Connection, metrics: Mapping[tuple[str, str, st
     if not metric_items and not property_ids:
         return
 
-    def remember(_conn: Any) -> None:
+    def remember() -> None:
         with _cache_lock:
             if len(_metric_cache) > _CACHE_MAX:
                 _metric_cache.clear()
@@ -87,7 +88,7 @@ def _remember_after_commit(conn: Connection, metrics: Mapping[tuple[str, str, st
             _metric_cache.update(metric_items)
             _known_properties.update(property_ids)
 
-    event.listen(conn, "commit", remember, once=True)
+    after_commit(conn, remember)  # a rolled-back transaction must not leave ids in the cache
 
 
 def clear_caches() -> None:

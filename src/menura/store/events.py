@@ -274,8 +274,8 @@ def current_generation(conn: Connection, *, for_staging: bool) -> int:
     lock is held to the end of the transaction, so a drain's bump waits for in-flight stagers.
     (SQLite serializes write transactions, which gives the same guarantee.)"""
     if for_staging and conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock_shared(:k)"), {"k": _PG_LOCK_KEY})
-    value = conn.execute(select(ingest_state.c.generation).where(ingest_state.c.id == _STATE_ID)).scalar()
+        conn.execute(_SHARED_LOCK, {"k": _PG_LOCK_KEY})
+    value = conn.execute(_GENERATION).scalar()
     if value is None:
         stmt = _dialect_insert(conn, ingest_state).values(id=_STATE_ID, generation=1)
         conn.execute(stmt.on_conflict_do_nothing(index_elements=["id"]))
@@ -294,8 +294,14 @@ def close_generation(conn: Connection, generation: int) -> None:
                  .values(generation=generation + 1))
 
 
+# Built once: the staging writer runs these for every batch of accepted events.
+_SHARED_LOCK = text("SELECT pg_advisory_xact_lock_shared(:k)")
+_GENERATION = select(ingest_state.c.generation).where(ingest_state.c.id == _STATE_ID)
+_STAGE = insert(event_ingest)
+
+
 def stage(conn: Connection, values: dict[str, Any]) -> None:
-    conn.execute(insert(event_ingest).values(**values))
+    conn.execute(_STAGE, values)
 
 
 def take_staged(conn: Connection, *, up_to_generation: int, max_events: int) -> list[Row[Any]]:

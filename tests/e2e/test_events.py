@@ -285,3 +285,38 @@ def test_data_privacy_deletion_and_merge_hooks(server, account, sdk, http):
     placed = [e for e in remaining if e["attributes"]["event_properties"].get("Brand")]
     # The merged profile's unique_id "1" duplicated the survivor's: it was dropped, "2" moved over.
     assert sorted(e["attributes"]["event_properties"]["$event_id"] for e in placed) == ["1", "2"]
+
+
+def test_conversions_are_attributed_to_the_last_opened_or_clicked_campaign_message(http, account):
+    """Last touch within five days, as campaign reports count conversions: the engagement events are
+    the ones delivery records (`$campaign`, `$message`); the conversion points at the latest of them."""
+    base = datetime(2025, 3, 1, 12, tzinfo=UTC)
+
+    def post(metric: str, when: datetime, properties: dict, email: str = "buyer@example.com") -> None:
+        body = event_body(email, metric, properties=properties, time_=when.isoformat(), unique_id=f"{metric}{when}")
+        assert http.post("/api/events", json=body).status_code == 202
+
+    post("Opened Email", base, {"$campaign": "C-first", "$message": "M-first"})
+    post("Clicked Email", base + timedelta(hours=2), {"$campaign": "C-second", "$message": "M-second"})
+    post("Placed Order", base + timedelta(hours=3), {"Items": 1})
+    post("Placed Order", base + timedelta(days=8), {"Items": 2})  # outside the window
+    post("Placed Order", base + timedelta(hours=3), {"Items": 3}, email="never-engaged@example.com")
+    wait_for_events(http, 5)
+    raw = http.get("/api/events", params={"include": "attributions", "sort": "datetime"}).json()
+    assert_matches_spec("get_events", 200, raw)
+    by_items = {e["attributes"]["event_properties"].get("Items"): e for e in raw["data"]}
+    clicked = next(e for e in raw["data"] if e["attributes"]["event_properties"].get("$message") == "M-second")
+    linked = by_items[1]["relationships"]["attributions"]["data"]
+    assert len(linked) == 1
+    (attribution,) = [i for i in raw["included"] if i["type"] == "attribution"]
+    assert attribution["id"] == linked[0]["id"]
+    assert attribution["relationships"]["event"]["data"]["id"] == by_items[1]["id"]
+    assert attribution["relationships"]["attributed-event"]["data"]["id"] == clicked["id"]
+    assert attribution["relationships"]["campaign"]["data"] == {"type": "campaign", "id": "C-second"}
+    assert attribution["relationships"]["campaign-message"]["data"] == {"type": "campaign-message", "id": "M-second"}
+    assert by_items[2]["relationships"]["attributions"]["data"] == []
+    assert by_items[3]["relationships"]["attributions"]["data"] == []
+    assert clicked["relationships"]["attributions"]["data"] == []  # an outcome of a message itself
+    single = http.get(f"/api/events/{by_items[1]['id']}", params={"include": "attributions"}).json()
+    assert_matches_spec("get_event", 200, single)
+    assert [i["id"] for i in single["included"]] == [attribution["id"]]

@@ -15,7 +15,7 @@ from menura.api import event_bodies as bodies
 from menura.api import metrics as metrics_api
 from menura.api.listing import Listing, list_resources
 from menura.api.operation import XL, Category, Ctx, Reply, tier
-from menura.domain import consent, event_intake
+from menura.domain import consent, event_attribution, event_intake
 from menura.domain import events as rules
 from menura.domain import profiles as profile_rules
 from menura.jsonapi import errors
@@ -84,9 +84,20 @@ def _include_profiles(conn: Connection, ctx: Ctx, rows: Sequence[Row[Any]]) -> t
     return linkage, profile_resources(conn, ctx, [row.profile_id for row in rows])
 
 
-def _include_attributions(_conn: Connection, _ctx: Ctx, rows: Sequence[Row[Any]]) -> tuple[dict[str, Any], list]:
-    # Attributions come from message deliveries; none are recorded for API-created events.
-    return {row.id: [] for row in rows}, []
+def _include_attributions(conn: Connection, ctx: Ctx, rows: Sequence[Row[Any]]) -> tuple[dict[str, Any], list]:
+    found = event_attribution.attributions_for(conn, ctx.account_id, rows)
+    linkage = {event_id: [identifier("attribution", a.id) for a in items] for event_id, items in found.items()}
+    return linkage, [_attribution_resource(ctx, a) for items in found.values() for a in items]
+
+
+def _attribution_resource(ctx: Ctx, attribution: event_attribution.Attribution) -> dict[str, Any]:
+    relationships = {"event": {"data": identifier("event", attribution.event_id)},
+                     "attributed-event": {"data": identifier("event", attribution.attributed_event_id)},
+                     "campaign": {"data": identifier("campaign", attribution.campaign_id)}}
+    if attribution.message_id:
+        relationships["campaign-message"] = {"data": identifier("campaign-message", attribution.message_id)}
+    return {"type": "attribution", "id": attribution.id, "relationships": relationships,
+            "links": {"self": f"{ctx.base_url}/api/attributions/{attribution.id}/"}}
 
 
 INCLUDES = {"metric": _include_metrics, "profile": _include_profiles, "attributions": _include_attributions}

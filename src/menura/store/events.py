@@ -34,7 +34,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
 
 from menura.store.db import json_text
-from menura.store.event_tables import event_bulk_jobs, event_ingest, events, ingest_state, intake_log_offsets
+from menura.store.event_tables import (
+    event_bulk_jobs,
+    event_ingest,
+    events,
+    ingest_state,
+    intake_log_offsets,
+    metrics,
+)
 from menura.store.profile_tables import profile_secondary_emails, profiles
 
 # Rows per multi-row INSERT statement: well under SQLite's 32,766 bound parameters at 10 columns.
@@ -326,6 +333,29 @@ def take_staged(conn: Connection, *, up_to_generation: int, max_events: int) -> 
 def delete_staged(conn: Connection, ids: Sequence[int]) -> None:
     if ids:
         conn.execute(delete(event_ingest).where(event_ingest.c.id.in_(list(ids))))
+
+
+# --- attribution ---------------------------------------------------------------------------------
+
+
+def campaign_touches(conn: Connection, account_id: str, metric_names: Sequence[str], profile_ids: Iterable[str],
+                     start: datetime, end: datetime) -> list[Row[Any]]:
+    """Events of the named metrics attributed to a campaign (`$campaign`), of the profiles, between
+    `start` and `end`, oldest first: (id, profile_id, occurred_at, campaign_id, message_id)."""
+    wanted = list(profile_ids)
+    campaign = events.c.properties["$campaign"].as_string()
+    rows: list[Row[Any]] = []
+    for begin in range(0, len(wanted), 500):
+        stmt = (select(events.c.id, events.c.profile_id, events.c.occurred_at, campaign.label("campaign_id"),
+                       events.c.properties["$message"].as_string().label("message_id"))
+                .join(metrics, metrics.c.id == events.c.metric_id)
+                .where(events.c.account_id == account_id, metrics.c.account_id == account_id,
+                       metrics.c.name.in_(list(metric_names)), events.c.profile_id.in_(wanted[begin:begin + 500]),
+                       events.c.occurred_at >= start, events.c.occurred_at <= end, campaign.is_not(None))
+                .order_by(events.c.occurred_at, events.c.id))
+        rows += conn.execute(stmt).all()
+    rows.sort(key=lambda row: (row.occurred_at, row.id))
+    return rows
 
 
 # --- intake log offsets --------------------------------------------------------------------------

@@ -186,3 +186,25 @@ def test_a_logged_bulk_request_gets_its_job_with_the_outcome(database) -> None:
     assert (job.total_count, job.completed_count, job.failed_count) == (2, 1, 1)
     assert job.errors[0]["index"] == 1
     assert event_count(db) == 1
+
+
+def test_a_deletion_request_also_deletes_events_still_in_the_log(database) -> None:
+    """The events were accepted before the request: the job expands them first, then deletes the
+    profile with them (otherwise a later drain would bring the profile back)."""
+    import menura.engine.data_privacy  # noqa: F401  (registers the deletion handler)
+    from menura.domain import profiles as profile_rules
+    from menura.store import work
+    from menura.store.profile_tables import profiles
+    from menura.worker import Worker
+
+    db, account_id = database
+    for n in range(3):
+        assert event_intake.log_accepted(db, account_id, [entry("forget-me@example.com", n)], received=NOW)
+    with db.write() as conn:
+        work.enqueue(conn, kind=profile_rules.DELETE_PROFILES_KIND, payload={"email": "forget-me@example.com"},
+                     now=NOW, account_id=account_id)
+    Worker(db, SystemClock(), kinds=[profile_rules.DELETE_PROFILES_KIND]).run_once()
+    assert ingest.drain_intake_log(db, SystemClock()) == 0
+    assert event_count(db) == 0
+    with db.read() as conn:
+        assert conn.execute(select(func.count()).select_from(profiles)).scalar_one() == 0

@@ -5,6 +5,7 @@ completion, so a retried job never half-deletes."""
 from __future__ import annotations
 
 from menura.domain import profiles as rules
+from menura.engine.event_ingest import drain_intake_log
 from menura.store.work import WorkItem
 from menura.worker import WorkContext, work_handler
 
@@ -14,6 +15,8 @@ def delete_profiles(ctx: WorkContext, item: WorkItem) -> None:
     account_id = item.account_id
     assert account_id is not None
     payload = item.payload
+    # Events accepted before the request but still in the intake log belong to the profile too.
+    drain_intake_log(ctx.db, ctx.clock)
     with ctx.db.write() as conn:
         for profile_id in rules.profiles_to_delete(conn, account_id, profile_id=payload.get("profile_id"),
                                                    email=payload.get("email"),

@@ -83,9 +83,12 @@ _enqueued_lock = threading.Lock()
 def stage(conn: Connection, *, account_id: str, entries: Sequence[IntakeEntry], now: datetime,
           job_id: str | None = None) -> None:
     """Make accepted entries durable in the caller's transaction and make sure a drain will run."""
-    generation = store.current_generation(conn, for_staging=True)
-    store.stage(conn, {"account_id": account_id, "generation": generation, "payload": encode_entries(entries),
-                       "event_count": sum(len(e.events) for e in entries), "received_at": now, "job_id": job_id})
+    values = {"account_id": account_id, "payload": encode_entries(entries),
+              "event_count": sum(len(e.events) for e in entries), "received_at": now, "job_id": job_id}
+    generation = store.stage_in_current_generation(conn, values) if conn.dialect.name == "postgresql" else None
+    if generation is None:
+        generation = store.current_generation(conn, for_staging=True)
+        store.stage(conn, {**values, "generation": generation})
     key = (str(conn.engine.url), generation)
     with _enqueued_lock:
         known = key in _enqueued

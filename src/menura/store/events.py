@@ -311,6 +311,25 @@ def stage(conn: Connection, values: dict[str, Any]) -> None:
     conn.execute(_STAGE, values)
 
 
+_PG_STAGE = ("INSERT INTO event_ingest (account_id, generation, payload, event_count, received_at, job_id) "
+             "SELECT %s, generation, %s, %s, %s, %s FROM event_ingest_state WHERE id = 1 RETURNING generation")
+
+
+def stage_in_current_generation(conn: Connection, values: dict[str, Any]) -> int | None:
+    """PostgreSQL: stage a row into the current generation (with the shared lock a drain's bump
+    waits for) in two statements on the driver's cursor — the group-commit writer's whole per-batch
+    work. None when there is no generation row yet (use current_generation + stage)."""
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", (_PG_LOCK_KEY,))
+        cursor.execute(_PG_STAGE, (values["account_id"], values["payload"], values["event_count"],
+                                   values["received_at"], values["job_id"]))
+        row = cursor.fetchone()
+    finally:
+        cursor.close()
+    return int(row[0]) if row is not None else None
+
+
 def take_staged(conn: Connection, *, up_to_generation: int, max_events: int) -> list[Row[Any]]:
     """The oldest staged rows of generations <= `up_to_generation`, about `max_events` events'
     worth (at least one row). On PostgreSQL they are locked until the caller's transaction ends and

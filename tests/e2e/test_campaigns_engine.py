@@ -17,31 +17,16 @@ from menura.domain.events import NewEvent, record_events
 from menura.engine.campaigns import dispatcher
 from menura.store import campaigns as store
 from menura.worker import Worker
-from tests import work_fixtures as wf
 from tests.e2e import campaign_fixtures as cf
+from tests.engine_fixtures import ControlledClock, scratch_db
 
 T0 = datetime(2031, 3, 10, 6, 0, tzinfo=UTC)  # a Monday, 06:00 UTC
-
-
-class Clock:
-    virtual = False
-
-    def __init__(self) -> None:
-        self.current = T0
-
-    def now(self) -> datetime:
-        return self.current
-
-
-@pytest.fixture(params=wf.BACKENDS)
-def db(request, tmp_path):
-    with wf.open_test_database(request.param, tmp_path) as scratch:
-        yield scratch.db
+db = scratch_db  # the fixture, on each backend
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> ControlledClock:
+    return ControlledClock(T0)
 
 
 @pytest.fixture
@@ -49,11 +34,11 @@ def account_id(db) -> str:
     return accounts.create_account(db, T0, name="Engine shop").account_id
 
 
-def run(db, clock: Clock) -> None:
+def run(db, clock: ControlledClock) -> None:
     Worker(db, clock, lease_seconds=60, lease_clock=SystemClock(), kinds=[jobs.SEND_KIND]).run_once(limit=1000)
 
 
-def send(db, clock: Clock, account_id: str, campaign_id: str, batch_size: int = 3) -> None:
+def send(db, clock: ControlledClock, account_id: str, campaign_id: str, batch_size: int = 3) -> None:
     jobs.send_campaign(db, account_id, campaign_id, clock.now(), batch_size=batch_size)
 
 

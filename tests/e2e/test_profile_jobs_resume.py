@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import func, select
 
 import menura.store.schema  # noqa: F401  (every table in the metadata the scratch database creates)
@@ -17,25 +16,10 @@ from menura.store import profile_jobs as job_store
 from menura.store.list_tables import list_members, profile_bulk_job_errors, profile_bulk_job_profiles
 from menura.store.profile_tables import profiles
 from menura.worker import Worker
-from tests import work_fixtures as wf
+from tests.engine_fixtures import ControlledClock, scratch_db
 
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
-
-
-class FakeClock:
-    virtual = False
-
-    def __init__(self) -> None:
-        self.current = T0
-
-    def now(self) -> datetime:
-        return self.current
-
-
-@pytest.fixture(params=wf.BACKENDS)
-def db(request, tmp_path):
-    with wf.open_test_database(request.param, tmp_path) as scratch:
-        yield scratch.db
+db = scratch_db  # the fixture, on each backend
 
 
 def count(db, table, *where) -> int:
@@ -63,7 +47,7 @@ def test_import_resumes_after_a_failed_batch_without_doing_a_row_twice(db, monke
         real_add_counts(conn, job_id, **counts)
 
     monkeypatch.setattr(job_store, "add_counts", flaky_add_counts)
-    clock = FakeClock()
+    clock = ControlledClock(T0)
     worker = Worker(db, clock, kinds=[job_rules.IMPORT_KIND], lease_seconds=30)
     assert worker.run_once() == 1
     with db.read() as conn:

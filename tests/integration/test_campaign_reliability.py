@@ -10,17 +10,13 @@ real SMTP server (aiosmtpd on loopback), on SQLite and PostgreSQL:
 
 from __future__ import annotations
 
-import os
 import random
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -30,11 +26,11 @@ from menura.domain import accounts, consent
 from menura.domain import campaign_jobs as jobs
 from menura.store import campaigns as store
 from menura.store.delivery_tables import FINAL_STATUSES, delivery_attempts, outbound_messages
-from tests import work_fixtures as wf
 from tests.conftest import free_port
 from tests.e2e import campaign_fixtures as cf
+from tests.engine_fixtures import scratch_database
+from tests.integration.worker_process import WorkerProcesses, wait_for
 
-ROOT = Path(__file__).resolve().parents[2]
 LEASE_SECONDS = 2.0
 
 
@@ -72,47 +68,14 @@ class Relay:
             self.controller = None
 
 
-class Workers:
-    def __init__(self, url: str, relay: Relay, log_dir: Path) -> None:
-        self.url, self.relay, self.log_dir = url, relay, log_dir
-        self.started: list[tuple[subprocess.Popen[bytes], Path]] = []
-
-    def start(self) -> subprocess.Popen[bytes]:
-        log_path = self.log_dir / f"worker-{len(self.started)}.log"
-        env = {**os.environ, "MENURA_DATABASE_URL": self.url, "MENURA_CLOCK": "system",
-               "MENURA_SMTP_URL": f"smtp://127.0.0.1:{self.relay.port}?starttls=false&pool=4&timeout=5",
-               "MENURA_WORK_LEASE_SECONDS": str(LEASE_SECONDS), "MENURA_WORKER_POLL_SECONDS": "0.1",
-               "MENURA_DELIVERY_RETRY_SECONDS": "1", "MENURA_SECRET_KEY": "reliability",
-               "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"), str(ROOT),
-                                                           os.environ.get("PYTHONPATH")]))}
-        with log_path.open("wb") as log:
-            process = subprocess.Popen([sys.executable, "-m", "menura.worker"], cwd=ROOT, env=env, stdout=log,
-                                       stderr=log)
-        self.started.append((process, log_path))
-        return process
-
-    def logs(self) -> str:
-        return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-4000:]}" for _, p in self.started)
-
-    def kill_all(self) -> None:
-        for process, _ in self.started:
-            if process.poll() is None:
-                process.kill()
-            process.wait(timeout=10)
+def worker_settings(relay: Relay) -> dict[str, str]:
+    return {"MENURA_CLOCK": "system",
+            "MENURA_SMTP_URL": f"smtp://127.0.0.1:{relay.port}?starttls=false&pool=4&timeout=5",
+            "MENURA_WORK_LEASE_SECONDS": str(LEASE_SECONDS), "MENURA_WORKER_POLL_SECONDS": "0.1",
+            "MENURA_DELIVERY_RETRY_SECONDS": "1", "MENURA_SECRET_KEY": "reliability"}
 
 
-def wait_for(condition: Callable[[], bool], timeout: float, describe: Callable[[], str] = str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s\n{describe()}")
-        time.sleep(0.05)
-
-
-@pytest.fixture(params=wf.BACKENDS)
-def scratch(request, tmp_path):
-    with wf.open_test_database(request.param, tmp_path) as scratch_db:
-        yield scratch_db
+scratch = scratch_database  # the fixture, on each backend
 
 
 @pytest.fixture
@@ -124,8 +87,8 @@ def relay() -> Iterator[Relay]:
 
 
 @pytest.fixture
-def workers(scratch, relay, tmp_path) -> Iterator[Workers]:
-    processes = Workers(scratch.url, relay, tmp_path)
+def workers(scratch, relay, tmp_path) -> Iterator[WorkerProcesses]:
+    processes = WorkerProcesses(scratch.url, tmp_path, worker_settings(relay), log_tail=4000)
     try:
         yield processes
     finally:

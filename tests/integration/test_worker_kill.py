@@ -5,84 +5,30 @@ processes sharing a queue run each item exactly once."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
 from menura.store import work
 from tests import work_fixtures as wf
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.engine_fixtures import scratch_database
+from tests.integration.worker_process import WorkerProcesses, wait_for
 
 LEASE_SECONDS = 2.0
 UNITS_JOB = {"total": 2000, "batch": 50, "pause": 0.06}  # 40 batches, ~3 s on one worker
+WORKER_SETTINGS = {"MENURA_WORK_MODULES": "tests.work_fixtures", "MENURA_WORK_LEASE_SECONDS": str(LEASE_SECONDS),
+                   "MENURA_WORKER_POLL_SECONDS": "0.1", "MENURA_CLOCK": "system"}
 
 
-class WorkerProcesses:
-    """Starts `python -m menura.worker` processes against one database and cleans them up."""
-
-    def __init__(self, url: str, log_dir: Path) -> None:
-        self.url = url
-        self.log_dir = log_dir
-        self.started: list[tuple[subprocess.Popen[bytes], Path]] = []
-
-    def start(self) -> subprocess.Popen[bytes]:
-        log_path = self.log_dir / f"worker-{len(self.started)}.log"
-        env = {
-            **os.environ,
-            "MENURA_DATABASE_URL": self.url,
-            "MENURA_WORK_MODULES": "tests.work_fixtures",
-            "MENURA_WORK_LEASE_SECONDS": str(LEASE_SECONDS),
-            "MENURA_WORKER_POLL_SECONDS": "0.1",
-            "MENURA_CLOCK": "system",
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"), str(ROOT), os.environ.get("PYTHONPATH")])),
-        }
-        with log_path.open("wb") as log_file:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "menura.worker"], cwd=ROOT, env=env, stdout=log_file, stderr=log_file
-            )
-        self.started.append((process, log_path))
-        return process
-
-    def wait_started(self, process: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
-        log_path = next(path for proc, path in self.started if proc is process)
-        wait_for(lambda: "started" in log_path.read_text(errors="replace"), timeout, self.logs)
-
-    def logs(self) -> str:
-        return "\n".join(f"--- {path.name}\n{path.read_text(errors='replace')}" for _, path in self.started)
-
-    def kill_all(self) -> None:
-        for process, _ in self.started:
-            if process.poll() is None:
-                process.kill()
-            process.wait(timeout=10)
-
-
-def wait_for(condition: Callable[[], bool], timeout: float, describe: Callable[[], str] = str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s\n{describe()}")
-        time.sleep(0.05)
-
-
-@pytest.fixture(params=wf.BACKENDS)
-def scratch(request, tmp_path):
-    with wf.open_test_database(request.param, tmp_path) as scratch_db:
-        yield scratch_db
+scratch = scratch_database  # the fixture, on each backend
 
 
 @pytest.fixture
 def workers(scratch, tmp_path) -> Iterator[WorkerProcesses]:
-    processes = WorkerProcesses(scratch.url, tmp_path)
+    processes = WorkerProcesses(scratch.url, tmp_path, WORKER_SETTINGS)
     try:
         yield processes
     finally:

@@ -9,6 +9,7 @@ import msgspec
 
 from menura.api.bodies import expect_type
 from menura.api.operation import Category, Ctx, tier
+from menura.api.strict_bodies import Envelope
 from menura.domain import identity
 from menura.domain import profiles as rules
 from menura.jsonapi import errors
@@ -28,21 +29,13 @@ class ProfileData(msgspec.Struct, forbid_unknown_fields=True):
     id: str | None = None
 
 
-class ProfileDocument(msgspec.Struct, forbid_unknown_fields=True):
-    data: ProfileData
-
-
 class DeletionAttributes(msgspec.Struct, forbid_unknown_fields=True):
-    profile: ProfileDocument
+    profile: Envelope[ProfileData]
 
 
 class DeletionJob(msgspec.Struct, forbid_unknown_fields=True):
     type: str
     attributes: DeletionAttributes
-
-
-class DeletionBody(msgspec.Struct, forbid_unknown_fields=True):
-    data: DeletionJob
 
 
 PROFILE_POINTER = "/data/attributes/profile/data"
@@ -67,7 +60,7 @@ def _identifier(data: ProfileData) -> dict[str, Any]:
           rate=tier(3, 60), success=202)
 def request_profile_deletion(ctx: Ctx) -> None:
     """Request Profile Deletion: every profile matching the identifier is deleted, asynchronously."""
-    job = ctx.body(DeletionBody).data
+    job = ctx.body(Envelope[DeletionJob]).data
     expect_type(job.type, "data-privacy-deletion-job")
     profile = job.attributes.profile.data
     expect_type(profile.type, "profile", f"{PROFILE_POINTER}/type")

@@ -6,12 +6,13 @@ from email.parser import BytesParser
 from email.policy import HTTP
 from typing import Any
 
-import msgspec
 from sqlalchemy import Row, false
 from sqlalchemy.sql.elements import ColumnElement
 
+from menura.api.bodies import expect_id
 from menura.api.listing import Listing, list_resources
-from menura.api.operation import Category, Ctx, Reply, tier, validation_error
+from menura.api.operation import Category, Ctx, Reply, tier
+from menura.api.resource_data import ExistingResource, NewResource, read_data, reject_unknown
 from menura.domain import images as rules
 from menura.jsonapi import errors
 from menura.jsonapi.documents import ResourceType, resource_object, single_document
@@ -75,35 +76,6 @@ def _created(ctx: Ctx, row: Row[Any]) -> Reply:
     return Reply(201, single_document(resource, links={"self": resource["links"]["self"]}))
 
 
-class _Body(msgspec.Struct):
-    data: Any
-
-
-class _Create(msgspec.Struct):
-    type: str
-    attributes: dict[str, Any]
-
-
-class _Update(msgspec.Struct):
-    type: str
-    id: str
-    attributes: dict[str, Any]
-
-
-def _data(ctx: Ctx, shape: type[Any]) -> Any:
-    raw = ctx.body(_Body).data
-    try:
-        data = msgspec.convert(raw, shape)
-    except msgspec.ValidationError as exc:
-        err = validation_error(str(exc))
-        err.pointer = "/data" + (err.pointer or "") if not (err.pointer or "").startswith("/data") else err.pointer
-        raise err from None
-    if data.type != "image":
-        raise errors.conflict("conflict", f"The type '{data.type}' does not match the expected type 'image'.",
-                              pointer="/data/type")
-    return data
-
-
 @api.get("/api/images", "get_images", scopes=("images:read",), rate=READ_RATE,
          query=QuerySpec(fields=FIELDS, sort=_SORTS, page=PageBounds(default=20, maximum=100), filters=FILTERS))
 def get_images(ctx: Ctx) -> dict[str, Any]:
@@ -118,7 +90,7 @@ def get_images(ctx: Ctx) -> dict[str, Any]:
           query=QuerySpec(fields=FIELDS), max_body_bytes=UPLOAD_BODY_LIMIT)
 def upload_image_from_url(ctx: Ctx) -> Reply:
     """Upload Image From URL (an http(s) URL on an allowed host, or a data URI)."""
-    data = _data(ctx, _Create)
+    data = read_data(ctx, NewResource, "image")
     attrs = data.attributes
     pointer = "/data/attributes/import_from_url"
     source = attrs.get("import_from_url")
@@ -152,14 +124,9 @@ def get_image(ctx: Ctx) -> dict[str, Any]:
            query=QuerySpec(fields=FIELDS))
 def update_image(ctx: Ctx) -> dict[str, Any]:
     """Update Image (name, hidden)."""
-    data = _data(ctx, _Update)
-    if data.id != ctx.path_params["id"]:
-        raise errors.conflict("conflict", f"The id '{data.id}' in the body does not match the id "
-                                          f"'{ctx.path_params['id']}' in the URL.", pointer="/data/id")
-    unknown = [k for k in data.attributes if k not in ("name", "hidden")]
-    if unknown:
-        raise errors.invalid(f"'{unknown[0]}' is not a valid field for this resource.",
-                             pointer=f"/data/attributes/{unknown[0]}")
+    data = read_data(ctx, ExistingResource, "image")
+    expect_id(data.id, ctx.path_params["id"])
+    reject_unknown(data.attributes, ("name", "hidden"))
     row = rules.update_image(ctx.db, ctx.account_id, ctx.path_params["id"], ctx.now(),
                              name=data.attributes.get("name"), hidden=data.attributes.get("hidden"))
     return single_document(image_resource(ctx, row), links={"self": ctx.url})

@@ -2,32 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextvars import ContextVar
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, Row, false, select
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy import Connection, Row
 
 from menura.api.bodies import Document, expect_id, expect_type, iso, missing
+from menura.api.group_members import EMAIL_FILTER, MEMBER_FIELDS, MEMBER_PAGE, PHONE_FILTER, GroupMembers
 from menura.api.listing import Listing, attach_includes, list_resources
 from menura.api.operation import Category, Ctx, Reply, tier
 from menura.api.profiles import ADDITIONAL as PROFILE_ADDITIONAL
-from menura.api.profiles import PROFILE_FIELDS, profile_resources
-from menura.api.related import flows_for, include_flows, include_tags, tag_resource
-from menura.domain import identity
+from menura.api.related import FLOW_FIELDS, TAG_FIELDS, FlowProvider, TagsAndFlows
 from menura.domain import lists as rules
-from menura.domain import tags as tag_rules
-from menura.jsonapi.documents import ResourceType, identifier, resource_object, single_document
-from menura.jsonapi.errors import ApiError
+from menura.jsonapi.documents import ResourceType, resource_object, single_document
 from menura.jsonapi.filters import FilterField, datetime_field, id_field
 from menura.jsonapi.query import PageBounds, QuerySpec
 from menura.store import lists as store
 from menura.store.list_tables import list_members as members_table
 from menura.store.list_tables import lists as lists_table
-from menura.store.profile_tables import profiles as profiles_table
-from menura.store.profile_tables import push_tokens as push_tokens_table
 
 api = Category("Lists")
 LIST = ResourceType("list", "lists", relationships=("profiles", "tags", "flow-triggers"))
@@ -37,14 +29,10 @@ WRITE = tier(10, 150)
 SLOW = tier(3, 60)
 
 LIST_FIELDS = ("created", "id", "name", "opt_in_process", "updated")
-TAG_FIELDS = ("id", "name")
-FLOW_FIELDS = ("archived", "created", "id", "name", "status", "trigger_type", "updated")
-MEMBER_FIELDS = tuple(sorted((*PROFILE_FIELDS, "joined_group_at")))
 
 # Flows triggered by a list, provided by the flows category once it exists:
 # (ctx, connection, list id) -> flow resource objects (type "flow"), in a stable order.
-FlowsTriggeredBy = Callable[[Ctx, Connection, str], list[dict[str, Any]]]
-FLOWS_TRIGGERED_BY_LIST: list[FlowsTriggeredBy] = []
+FLOWS_TRIGGERED_BY_LIST: list[FlowProvider] = []
 
 LIST_FILTERS: dict[str, FilterField] = {
     "id": id_field(lists_table.c.id),
@@ -73,11 +61,12 @@ def list_resource(ctx: Ctx, row: Row[Any], *, profile_count: int | None = None) 
     return resource_object(LIST, row.id, attributes, ctx.links, fields=ctx.query.fields_for("list"))
 
 
-INCLUDES = {"tags": include_tags("list"), "flow-triggers": include_flows(FLOWS_TRIGGERED_BY_LIST)}
-
-
 def _list_or_404(conn: Connection, ctx: Ctx) -> Row[Any]:
     return rules.get_list(conn, ctx.account_id, ctx.path_params["id"])
+
+
+RELATED = TagsAndFlows("list", _list_or_404, FLOWS_TRIGGERED_BY_LIST)
+INCLUDES = RELATED.includes()
 
 
 # --------------------------------------------------------------------------- lists
@@ -159,117 +148,22 @@ def delete_list(ctx: Ctx) -> None:
     rules.delete_list(ctx.db, ctx.account_id, ctx.path_params["id"])
 
 
-# --------------------------------------------------------------------------- tags
+# --------------------------------------------------------------------------- tags and flow triggers
 
-
-def _tags_of_list(ctx: Ctx) -> list[Row[Any]]:
-    with ctx.db.read() as conn:
-        row = _list_or_404(conn, ctx)
-        tags = tag_rules.tags_of(conn, ctx.account_id, "list", [row.id]).get(row.id, [])
-    return sorted(tags, key=lambda tag: (tag.name, tag.id))
-
-
-@api.get("/api/lists/{id}/tags", "get_tags_for_list", scopes=("lists:read", "tags:read"), rate=SLOW,
-         query=QuerySpec(fields={"tag": TAG_FIELDS}))
-def get_tags_for_list(ctx: Ctx) -> dict[str, Any]:
-    """Get Tags for List."""
-    return {"data": [tag_resource(ctx, tag) for tag in _tags_of_list(ctx)], "links": {"self": ctx.url}}
-
-
-@api.get("/api/lists/{id}/relationships/tags", "get_tag_ids_for_list", scopes=("lists:read", "tags:read"),
-         rate=SLOW)
-def get_tag_ids_for_list(ctx: Ctx) -> dict[str, Any]:
-    """Get Tag IDs for List."""
-    return {"data": [identifier("tag", tag.id) for tag in _tags_of_list(ctx)], "links": {"self": ctx.url}}
-
-
-# --------------------------------------------------------------------------- flow triggers
-
-
-@api.get("/api/lists/{id}/flow-triggers", "get_flows_triggered_by_list", scopes=("flows:read", "lists:read"),
-         rate=SLOW, query=QuerySpec(fields={"flow": FLOW_FIELDS}))
-def get_flows_triggered_by_list(ctx: Ctx) -> dict[str, Any]:
-    """Get Flows Triggered by List."""
-    with ctx.db.read() as conn:
-        row = _list_or_404(conn, ctx)
-        flows = flows_for(ctx, conn, FLOWS_TRIGGERED_BY_LIST, row.id)
-    return {"data": flows, "links": {"self": ctx.url}}
-
-
-@api.get("/api/lists/{id}/relationships/flow-triggers", "get_ids_for_flows_triggered_by_list",
-         scopes=("flows:read", "lists:read"), rate=SLOW)
-def get_ids_for_flows_triggered_by_list(ctx: Ctx) -> dict[str, Any]:
-    """Get IDs for Flows Triggered by List."""
-    with ctx.db.read() as conn:
-        row = _list_or_404(conn, ctx)
-        flows = flows_for(ctx, conn, FLOWS_TRIGGERED_BY_LIST, row.id)
-    return {"data": [identifier("flow", flow["id"]) for flow in flows], "links": {"self": ctx.url}}
+RELATED.declare(api, path="/api/lists/{id}", scope="lists", rate=SLOW)
 
 
 # --------------------------------------------------------------------------- members
 
-# `_kx` tokens are checked against the secret and account of the request being served.
-_kx_scope: ContextVar[tuple[bytes, str] | None] = ContextVar("lists_kx_scope", default=None)
-
-
-def _kx_member(_op: str, value: Any) -> ColumnElement[bool]:
-    scope = _kx_scope.get()
-    profile_id = identity.kx_profile_id(scope[0], scope[1], str(value)) if scope else None
-    return members_table.c.profile_id == profile_id if profile_id else false()
-
-
-def _push_token_member(_op: str, value: Any) -> ColumnElement[bool]:
-    tokens = [str(v) for v in value] if isinstance(value, list | tuple) else [str(value)]
-    holders = select(push_tokens_table.c.profile_id).where(push_tokens_table.c.token.in_(tokens))
-    return members_table.c.profile_id.in_(holders)
-
-
-def _member_identifier(column: Any, normalize: Callable[[Any], str]) -> FilterField:
-    def condition(_op: str, value: Any) -> ColumnElement[bool]:
-        if isinstance(value, list | tuple):
-            return column.in_([normalize(item) for item in value])
-        return column == normalize(value)
-
-    return FilterField("string", single=frozenset({"equals"}), list=frozenset({"any"}), column=condition)
-
-
-def _normalized_email(value: Any) -> str:
-    return str(value).strip().lower()
-
-
-def _normalized_phone(value: Any) -> str:
-    try:
-        return identity.normalize_phone(str(value), pointer=None)
-    except ApiError:
-        return str(value)  # not a valid number: matches nothing
-
-
+MEMBERS = GroupMembers(profile_id=members_table.c.profile_id, group_id=members_table.c.list_id,
+                       joined=members_table.c.joined_group_at, load_group=_list_or_404)
 MEMBER_FILTERS: dict[str, FilterField] = {
-    "email": _member_identifier(profiles_table.c.email, _normalized_email),
-    "phone_number": _member_identifier(profiles_table.c.phone_number, _normalized_phone),
-    "push_token": FilterField("string", single=frozenset({"equals"}), list=frozenset({"any"}),
-                              column=_push_token_member),
-    "_kx": FilterField("string", single=frozenset({"equals"}), column=_kx_member),
-    "joined_group_at": datetime_field(members_table.c.joined_group_at,
-                                      ops=("greater-or-equal", "greater-than", "less-or-equal", "less-than")),
+    "email": EMAIL_FILTER,
+    "phone_number": PHONE_FILTER,
+    "push_token": MEMBERS.push_token_filter(),
+    "_kx": MEMBERS.kx_filter(),
+    "joined_group_at": MEMBERS.joined_filter(),
 }
-MEMBER_PAGE = PageBounds(default=20, maximum=100)
-
-
-def _members(ctx: Ctx, conn: Connection, serialize: Callable[[Row[Any]], dict[str, Any]]) -> dict[str, Any]:
-    """A page of the list's members, joined-first by default (`sort=-joined_group_at` reverses)."""
-    row = _list_or_404(conn, ctx)
-    stmt = (select(members_table.c.profile_id, members_table.c.joined_group_at)
-            .join(profiles_table, profiles_table.c.id == members_table.c.profile_id)
-            .where(members_table.c.list_id == row.id, profiles_table.c.account_id == ctx.account_id))
-    listing = Listing(select=stmt, id_column=members_table.c.profile_id,
-                      sort_columns={"joined_group_at": members_table.c.joined_group_at},
-                      default_sort="joined_group_at")
-    token = _kx_scope.set((ctx.services.secret, ctx.account_id))
-    try:
-        return list_resources(ctx, conn, listing, serialize)
-    finally:
-        _kx_scope.reset(token)
 
 
 @api.get("/api/lists/{id}/profiles", "get_profiles_for_list", scopes=("lists:read", "profiles:read"), rate=READ,
@@ -277,31 +171,14 @@ def _members(ctx: Ctx, conn: Connection, serialize: Callable[[Row[Any]], dict[st
                          filters=MEMBER_FILTERS, additional_fields=PROFILE_ADDITIONAL))
 def get_profiles_for_list(ctx: Ctx) -> dict[str, Any]:
     """Get Profiles for List, each with the time it joined (`joined_group_at`)."""
-    joined: dict[str, Any] = {}
-
-    def remember(member: Row[Any]) -> dict[str, Any]:
-        joined[member.profile_id] = member.joined_group_at
-        return {"id": member.profile_id}
-
-    with ctx.db.read() as conn:
-        document = _members(ctx, conn, remember)
-        resources = profile_resources(ctx, conn, [item["id"] for item in document["data"]])
-    assert ctx.query is not None
-    fields = ctx.query.fields_for("profile")
-    for resource in resources:
-        if fields is None or "joined_group_at" in fields:
-            resource["attributes"]["joined_group_at"] = iso(joined[resource["id"]])
-    document["data"] = resources
-    return document
+    return MEMBERS.profiles(ctx)
 
 
 @api.get("/api/lists/{id}/relationships/profiles", "get_profile_ids_for_list", scopes=("lists:read", "profiles:read"),
          rate=READ, query=QuerySpec(sort=("joined_group_at",), page=MEMBER_PAGE, filters=MEMBER_FILTERS))
 def get_profile_ids_for_list(ctx: Ctx) -> dict[str, Any]:
     """Get Profile IDs for List."""
-    with ctx.db.read() as conn:
-        return _members(ctx, conn, lambda member: identifier("profile", member.profile_id))
-
+    return MEMBERS.profile_ids(ctx)
 
 
 class _ProfileIdentifier(msgspec.Struct):

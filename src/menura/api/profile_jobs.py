@@ -5,7 +5,7 @@ and input are committed before the 202 answers, and the worker does the rest."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 from sqlalchemy import Row
@@ -441,33 +441,6 @@ class _SubscriptionJob(msgspec.Struct):
     relationships: _ListRelationship | None = None
 
 
-def _subscription_request(ctx: Ctx, job_type: str) -> tuple[_SubscribeAttributes, str | None]:
-    data = ctx.body(Document[_SubscriptionJob]).data
-    expect_type(data.type, job_type)
-    list_id = None
-    if data.relationships is not None and data.relationships.list is not None:
-        expect_type(data.relationships.list.data.type, "list", pointer="/data/relationships/list/data/type")
-        list_id = data.relationships.list.data.id
-    for index, item in enumerate(data.attributes.profiles.data):
-        where = f"/data/attributes/profiles/data/{index}"
-        expect_type(item.type, "profile", pointer=f"{where}/type")
-        if item.attributes is msgspec.UNSET:
-            raise missing(f"{where}/attributes")
-    return data.attributes, list_id
-
-
-@api.post("/api/profile-subscription-bulk-create-jobs", "bulk_subscribe_profiles",
-          scopes=("lists:write", "profiles:write", "subscriptions:write"), rate=FAST, success=202)
-def bulk_subscribe_profiles(ctx: Ctx) -> None:
-    """Bulk Subscribe Profiles (double opt-in lists leave them pending until confirmed)."""
-    attributes, list_id = _subscription_request(ctx, "profile-subscription-bulk-create-job")
-    subscriptions.accept_bulk_subscribe(
-        ctx.db, ctx.account_id, ctx.now(), list_id=list_id, custom_source=attributes.custom_source,
-        historical_import=attributes.historical_import,
-        profiles=[{"id": item.id, "attributes": item.attributes} for item in attributes.profiles.data])
-    ctx.services.work_signal.set()
-
-
 class _UnsubscribeAttributes(msgspec.Struct):
     profiles: _SubscriptionProfiles
 
@@ -478,12 +451,13 @@ class _UnsubscriptionJob(msgspec.Struct):
     relationships: _ListRelationship | None = None
 
 
-@api.post("/api/profile-subscription-bulk-delete-jobs", "bulk_unsubscribe_profiles",
-          scopes=("lists:write", "profiles:write", "subscriptions:write"), rate=FAST, success=202)
-def bulk_unsubscribe_profiles(ctx: Ctx) -> None:
-    """Bulk Unsubscribe Profiles (and remove them from the list, if one is given)."""
-    data = ctx.body(Document[_UnsubscriptionJob]).data
-    expect_type(data.type, "profile-subscription-bulk-delete-job")
+_Job = TypeVar("_Job", _SubscriptionJob, _UnsubscriptionJob)
+
+
+def _subscription_request(ctx: Ctx, shape: type[_Job], job_type: str) -> tuple[_Job, str | None]:
+    """The job of a bulk (un)subscribe body, checked, and the id of the list it names (if any)."""
+    data = ctx.body(Document[shape]).data
+    expect_type(data.type, job_type)
     list_id = None
     if data.relationships is not None and data.relationships.list is not None:
         expect_type(data.relationships.list.data.type, "list", pointer="/data/relationships/list/data/type")
@@ -493,6 +467,27 @@ def bulk_unsubscribe_profiles(ctx: Ctx) -> None:
         expect_type(item.type, "profile", pointer=f"{where}/type")
         if item.attributes is msgspec.UNSET:
             raise missing(f"{where}/attributes")
+    return data, list_id
+
+
+@api.post("/api/profile-subscription-bulk-create-jobs", "bulk_subscribe_profiles",
+          scopes=("lists:write", "profiles:write", "subscriptions:write"), rate=FAST, success=202)
+def bulk_subscribe_profiles(ctx: Ctx) -> None:
+    """Bulk Subscribe Profiles (double opt-in lists leave them pending until confirmed)."""
+    job, list_id = _subscription_request(ctx, _SubscriptionJob, "profile-subscription-bulk-create-job")
+    attributes = job.attributes
+    subscriptions.accept_bulk_subscribe(
+        ctx.db, ctx.account_id, ctx.now(), list_id=list_id, custom_source=attributes.custom_source,
+        historical_import=attributes.historical_import,
+        profiles=[{"id": item.id, "attributes": item.attributes} for item in attributes.profiles.data])
+    ctx.services.work_signal.set()
+
+
+@api.post("/api/profile-subscription-bulk-delete-jobs", "bulk_unsubscribe_profiles",
+          scopes=("lists:write", "profiles:write", "subscriptions:write"), rate=FAST, success=202)
+def bulk_unsubscribe_profiles(ctx: Ctx) -> None:
+    """Bulk Unsubscribe Profiles (and remove them from the list, if one is given)."""
+    data, list_id = _subscription_request(ctx, _UnsubscriptionJob, "profile-subscription-bulk-delete-job")
     subscriptions.accept_bulk_unsubscribe(
         ctx.db, ctx.account_id, ctx.now(), list_id=list_id,
         profiles=[{"attributes": item.attributes} for item in data.attributes.profiles.data])

@@ -3,26 +3,24 @@ segments and conversations. (The bulk job families live in api/profile_jobs.py.)
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, Row, false
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy import Connection, Row
 
 from menura.api.bodies import expect_type
+from menura.api.costly import limit_costly as _limit_costly  # the name a unit test reaches for
 from menura.api.listing import Listing, attach_includes, list_resources, relationship_ids
 from menura.api.operation import Category, Ctx, Reply, tier
-from menura.domain import consent, identity, push_tokens
+from menura.api.profile_filters import identifier_field, kx_context, kx_field, normalized_email, normalized_phone
+from menura.api.strict_bodies import Envelope, ResourceIdentifier
+from menura.domain import consent, profile_input, profile_values, push_tokens
 from menura.domain import profiles as rules
 from menura.jsonapi import errors
 from menura.jsonapi.documents import ResourceType, identifier, pick_fields, resource_object, single_document
 from menura.jsonapi.filters import FilterField, datetime_field
 from menura.jsonapi.query import PageBounds, QuerySpec
-from menura.ratelimit import RateTier
 from menura.store import profiles as store
 from menura.store.profile_tables import profiles as profiles_table
 from menura.store.profile_tables import push_tokens as tokens_table
@@ -71,7 +69,7 @@ SUBSCRIPTION_FIELDS = (
                    *_paths(f"subscriptions.whatsapp.{kind}", (*_CHANNEL_RECORD, "phone_number")))),
 )
 PROFILE_BASE_FIELDS = ("created", "email", "external_id", "first_name", "id", "image", "last_event_date",
-                       "last_name", "locale", "location", *_paths("location", rules.LOCATION_FIELDS),
+                       "last_name", "locale", "location", *_paths("location", profile_input.LOCATION_FIELDS),
                        "organization", "phone_number", "properties", "title", "updated")
 PREDICTIVE_FIELDS = ("predictive_analytics", *_paths("predictive_analytics", rules.PREDICTIVE_FIELDS))
 PROFILE_FIELDS = tuple(sorted((*PROFILE_BASE_FIELDS, *PREDICTIVE_FIELDS, *SUBSCRIPTION_FIELDS)))
@@ -86,45 +84,6 @@ ADDITIONAL = {"profile": ("subscriptions", "predictive_analytics")}
 
 # --------------------------------------------------------------------------- filters and sorts
 
-# `_kx` tokens are checked against the server secret of the request being served.
-_kx_scope: ContextVar[tuple[bytes, str] | None] = ContextVar("kx_scope", default=None)
-
-
-@contextmanager
-def _kx_context(ctx: Ctx) -> Iterator[None]:
-    token = _kx_scope.set((ctx.services.secret, ctx.account_id))
-    try:
-        yield
-    finally:
-        _kx_scope.reset(token)
-
-
-def _kx_condition(_op: str, value: Any) -> ColumnElement[bool]:
-    scope = _kx_scope.get()
-    profile_id = identity.kx_profile_id(scope[0], scope[1], str(value)) if scope else None
-    return profiles_table.c.id == profile_id if profile_id else false()
-
-
-def _normalized_email(value: Any) -> str:
-    return str(value).strip().lower()
-
-
-def _normalized_phone(value: Any) -> str:
-    try:
-        return identity.normalize_phone(str(value))
-    except errors.ApiError:
-        return str(value)  # not a valid number: matches nothing, as Klaviyo's exact match would
-
-
-def _identifier_field(column: Any, normalize: Callable[[Any], str] = str) -> FilterField:
-    def condition(_op: str, value: Any) -> ColumnElement[bool]:
-        if isinstance(value, list):
-            return column.in_([normalize(item) for item in value])
-        return column == normalize(value)
-
-    return FilterField("string", single=frozenset({"equals"}), list=frozenset({"any", "equals"}), column=condition)
-
-
 def _list_suppression_field(column: str, value_type: str, ops: Sequence[str]) -> FilterField:
     return FilterField(value_type, single=frozenset(ops),
                        column=lambda op, value: store.list_suppression_filter(column, op, value))
@@ -132,11 +91,11 @@ def _list_suppression_field(column: str, value_type: str, ops: Sequence[str]) ->
 
 _COMPARE = ("greater-or-equal", "greater-than", "less-or-equal", "less-than")
 PROFILE_FILTERS: dict[str, FilterField] = {
-    "id": _identifier_field(profiles_table.c.id),
-    "email": _identifier_field(profiles_table.c.email, _normalized_email),
-    "phone_number": _identifier_field(profiles_table.c.phone_number, _normalized_phone),
-    "external_id": _identifier_field(profiles_table.c.external_id),
-    "_kx": FilterField("string", single=frozenset({"equals"}), column=_kx_condition),
+    "id": identifier_field(profiles_table.c.id),
+    "email": identifier_field(profiles_table.c.email, normalized_email),
+    "phone_number": identifier_field(profiles_table.c.phone_number, normalized_phone),
+    "external_id": identifier_field(profiles_table.c.external_id),
+    "_kx": kx_field(profiles_table.c.id),
     "created": datetime_field(profiles_table.c.created, ops=("greater-than", "less-than")),
     "updated": datetime_field(profiles_table.c.updated, ops=("greater-than", "less-than")),
     "subscriptions.email.marketing.list_suppressions.reason": _list_suppression_field("reason", "string",
@@ -188,43 +147,14 @@ class ProfileUpsert(msgspec.Struct, forbid_unknown_fields=True):
     meta: dict[str, Any] | None = None
 
 
-class Body(msgspec.Struct, forbid_unknown_fields=True):
-    data: Any
-
-
-class CreateBody(msgspec.Struct, forbid_unknown_fields=True):
-    data: ProfileCreate
-
-
-class UpdateBody(msgspec.Struct, forbid_unknown_fields=True):
-    data: ProfileUpdate
-
-
-class UpsertBody(msgspec.Struct, forbid_unknown_fields=True):
-    data: ProfileUpsert
-
-
-class Identifier(msgspec.Struct, forbid_unknown_fields=True):
-    type: str
-    id: str
-
-
-class ProfileLinkages(msgspec.Struct, forbid_unknown_fields=True):
-    data: list[Identifier]
-
-
 class MergeRelationships(msgspec.Struct, forbid_unknown_fields=True):
-    profiles: ProfileLinkages
+    profiles: Envelope[list[ResourceIdentifier]]
 
 
 class Merge(msgspec.Struct, forbid_unknown_fields=True):
     type: str
     id: str
     relationships: MergeRelationships
-
-
-class MergeBody(msgspec.Struct, forbid_unknown_fields=True):
-    data: Merge
 
 
 class ProfileReference(msgspec.Struct, forbid_unknown_fields=True):
@@ -234,29 +164,21 @@ class ProfileReference(msgspec.Struct, forbid_unknown_fields=True):
     meta: dict[str, Any] | None = None
 
 
-class ProfileReferenceDocument(msgspec.Struct, forbid_unknown_fields=True):
-    data: ProfileReference
-
-
 class PushTokenData(msgspec.Struct, forbid_unknown_fields=True):
     type: str
     attributes: dict[str, Any]
 
 
-class PushTokenBody(msgspec.Struct, forbid_unknown_fields=True):
-    data: PushTokenData
-
-
 # Fields each body's profile attributes may carry (ProfileCreateQuery has neither _kx nor anonymous_id).
-CREATE_ATTRIBUTES = frozenset(rules.ATTRIBUTE_FIELDS - {"_kx", "anonymous_id"})
-UPSERT_ATTRIBUTES = frozenset(rules.ATTRIBUTE_FIELDS - {"anonymous_id"})
+CREATE_ATTRIBUTES = frozenset(profile_input.ATTRIBUTE_FIELDS - {"_kx", "anonymous_id"})
+UPSERT_ATTRIBUTES = frozenset(profile_input.ATTRIBUTE_FIELDS - {"anonymous_id"})
 
 
-def profile_reference_input(raw: Any, pointer: str, *, allowed: frozenset[str] = rules.ATTRIBUTE_FIELDS
-                            ) -> rules.ProfileInput:
+def profile_reference_input(raw: Any, pointer: str, *, allowed: frozenset[str] = profile_input.ATTRIBUTE_FIELDS
+                            ) -> profile_input.ProfileInput:
     """`{"data": {"type": "profile", "id"?, "attributes": {...}, "meta"?}}` nested in another body."""
     try:
-        reference = msgspec.convert(raw, ProfileReferenceDocument)
+        reference = msgspec.convert(raw, Envelope[ProfileReference])
     except msgspec.ValidationError as exc:
         from menura.api.operation import validation_error
 
@@ -268,7 +190,7 @@ def profile_reference_input(raw: Any, pointer: str, *, allowed: frozenset[str] =
     attrs = dict(reference.data.attributes)
     if meta is None and isinstance(attrs.get("meta"), dict):  # PushTokenCreateQuery nests meta in attributes
         meta = attrs.pop("meta")
-    return rules.profile_input_from_attributes(attrs, f"{pointer}/data/attributes", meta=meta,
+    return profile_input.profile_input_from_attributes(attrs, f"{pointer}/data/attributes", meta=meta,
                                                meta_pointer=f"{pointer}/data/meta", profile_id=reference.data.id,
                                                allowed=allowed)
 
@@ -291,7 +213,7 @@ def _profile_extras(ctx: Ctx, conn: Connection, rows: Sequence[Row[Any]]) -> dic
 
 
 def _profile_object(ctx: Ctx, row: Row[Any], extras: dict[str, Any]) -> dict[str, Any]:
-    attributes = rules.profile_attributes(row)
+    attributes = profile_values.profile_attributes(row)
     attributes.update(extras)
     fields = ctx.query.fields_for("profile") if ctx.query is not None else None
     return resource_object(PROFILE, row.id, attributes, ctx.links, fields=fields)
@@ -379,16 +301,6 @@ def _profile_document(ctx: Ctx, conn: Connection, row: Row[Any]) -> dict[str, An
     return single_document(data, links={"self": ctx.links.resource(PROFILE, row.id)})
 
 
-def _limit_costly(ctx: Ctx, label: str, rate: RateTier) -> None:
-    """Count the request against an extra tier too (e.g. `include=lists`); 429 when it is used up."""
-    decision = ctx.services.rate_limiter.hit(f"{ctx.account_id}:{ctx.operation.operation_id}:{label}", rate,
-                                             time.time())
-    if not decision.allowed:
-        err = errors.throttled(decision.retry_after)
-        err.headers.update(decision.headers)
-        raise err
-
-
 def _path_profile(ctx: Ctx, conn: Connection) -> Row[Any]:
     return rules.get_profile(conn, ctx.account_id, ctx.path_params["id"])
 
@@ -413,13 +325,13 @@ def get_profiles(ctx: Ctx) -> dict[str, Any]:
         page.append(row)
         return _profile_object(ctx, row, {})
 
-    with ctx.db.read() as conn, _kx_context(ctx):
+    with ctx.db.read() as conn, kx_context(ctx):
         document = list_resources(ctx, conn, _profile_listing(ctx), serialize, includes=LIST_INCLUDES)
         extras = _profile_extras(ctx, conn, page)
     if any(extras.values()):
         fields = ctx.query.fields_for("profile") if ctx.query is not None else None
         for row, resource in zip(page, document["data"], strict=True):
-            resource["attributes"] = pick_fields({**rules.profile_attributes(row), **extras[row.id]}, fields)
+            resource["attributes"] = pick_fields({**profile_values.profile_attributes(row), **extras[row.id]}, fields)
     return document
 
 
@@ -427,9 +339,9 @@ def get_profiles(ctx: Ctx) -> dict[str, Any]:
           query=QuerySpec(fields={"profile": PROFILE_FIELDS}, additional_fields=ADDITIONAL))
 def create_profile(ctx: Ctx) -> dict[str, Any]:
     """Create Profile."""
-    data = ctx.body(CreateBody).data
+    data = ctx.body(Envelope[ProfileCreate]).data
     expect_type(data.type, "profile")
-    profile = rules.profile_input_from_attributes(data.attributes, allowed=CREATE_ATTRIBUTES)
+    profile = profile_input.profile_input_from_attributes(data.attributes, allowed=CREATE_ATTRIBUTES)
     with ctx.db.write() as conn:
         profile_id = rules.create_profile(conn, account_id=ctx.account_id, data=profile, now=ctx.now())
         return _profile_document(ctx, conn, rules.get_profile(conn, ctx.account_id, profile_id))
@@ -459,13 +371,13 @@ def get_profile(ctx: Ctx) -> dict[str, Any]:
            query=QuerySpec(fields={"profile": PROFILE_FIELDS}, additional_fields=ADDITIONAL))
 def update_profile(ctx: Ctx) -> dict[str, Any]:
     """Update Profile: fields left out are unchanged, fields sent as null are cleared."""
-    data = ctx.body(UpdateBody).data
+    data = ctx.body(Envelope[ProfileUpdate]).data
     expect_type(data.type, "profile")
     profile_id = ctx.path_params["id"]
     if data.id != profile_id:
         raise errors.conflict("conflict", f"The id '{data.id}' in the body does not match the id '{profile_id}' "
                                           "in the URL.", pointer="/data/id")
-    profile = rules.profile_input_from_attributes(data.attributes, meta=data.meta, allowed=UPSERT_ATTRIBUTES
+    profile = profile_input.profile_input_from_attributes(data.attributes, meta=data.meta, allowed=UPSERT_ATTRIBUTES
                                                   - {"_kx"})
     with ctx.db.write() as conn:
         rules.update_profile(conn, account_id=ctx.account_id, profile_id=profile_id, data=profile, now=ctx.now())
@@ -476,9 +388,9 @@ def update_profile(ctx: Ctx) -> dict[str, Any]:
           success=201, query=QuerySpec(fields={"profile": PROFILE_FIELDS}, additional_fields=ADDITIONAL))
 def create_or_update_profile(ctx: Ctx) -> Reply:
     """Create or Update Profile: 201 when created, 200 when an existing profile was updated."""
-    data = ctx.body(UpsertBody).data
+    data = ctx.body(Envelope[ProfileUpsert]).data
     expect_type(data.type, "profile")
-    profile = rules.profile_input_from_attributes(data.attributes, meta=data.meta, profile_id=data.id,
+    profile = profile_input.profile_input_from_attributes(data.attributes, meta=data.meta, profile_id=data.id,
                                                   allowed=UPSERT_ATTRIBUTES)
     with ctx.db.write() as conn:
         profile_id, created = rules.upsert_profile(conn, account_id=ctx.account_id, data=profile, now=ctx.now(),
@@ -491,7 +403,7 @@ def create_or_update_profile(ctx: Ctx) -> Reply:
           query=QuerySpec(fields={"profile": ("id",)}))
 def merge_profiles(ctx: Ctx) -> dict[str, Any]:
     """Merge Profiles: the related (source) profile is merged into the profile of `data.id`."""
-    data = ctx.body(MergeBody).data
+    data = ctx.body(Envelope[Merge]).data
     expect_type(data.type, "profile-merge")
     sources = data.relationships.profiles.data
     if len(sources) != 1:
@@ -638,7 +550,7 @@ def create_push_token(ctx: Ctx) -> None:
 
 def register_push_token(ctx: Ctx, *, client: bool) -> None:
     """Shared by the server- and client-side endpoints; the client may not change identifiers."""
-    data = ctx.body(PushTokenBody).data
+    data = ctx.body(Envelope[PushTokenData]).data
     expect_type(data.type, "push-token")
     attrs = dict(data.attributes)
     token = push_tokens.parse_push_token({k: v for k, v in attrs.items() if k != "profile"})

@@ -2,33 +2,26 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
-from contextvars import ContextVar
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, Row, false, select
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy import Connection, Row
 
+from menura.api.bodies import Document, expect_id, expect_type, missing
+from menura.api.costly import limit_costly
+from menura.api.group_members import EMAIL_FILTER, MEMBER_FIELDS, MEMBER_PAGE, PHONE_FILTER, GroupMembers
 from menura.api.listing import Listing, attach_includes, list_resources
-from menura.api.lists import MEMBER_FILTERS as LIST_MEMBER_FILTERS
-from menura.api.lists import Document, expect_id, expect_type, missing
 from menura.api.operation import Category, Ctx, Reply, tier
 from menura.api.profiles import ADDITIONAL as PROFILE_ADDITIONAL
-from menura.api.profiles import PROFILE_FIELDS, profile_resources
-from menura.api.related import flows_for, include_flows, include_tags, tag_resource
-from menura.domain import identity
+from menura.api.related import FLOW_FIELDS, TAG_FIELDS, FlowProvider, TagsAndFlows
 from menura.domain import segments as rules
-from menura.domain import tags as tag_rules
 from menura.engine.segments import live  # noqa: F401  (registers the live hooks in this process)
 from menura.jsonapi import errors
-from menura.jsonapi.documents import ResourceType, identifier, resource_object, single_document
+from menura.jsonapi.documents import ResourceType, resource_object, single_document
 from menura.jsonapi.filters import FilterField, boolean_field, datetime_field
 from menura.jsonapi.query import PageBounds, QuerySpec
 from menura.store import segments as store
-from menura.store.profile_tables import profiles as profiles_table
-from menura.store.profile_tables import push_tokens as push_tokens_table
 from menura.store.segment_tables import segment_members as members_table
 from menura.store.segment_tables import segments as segments_table
 
@@ -43,15 +36,10 @@ PROFILE_COUNT_RATE = tier(1, 15)
 
 SEGMENT_FIELDS = ("created", "definition", "definition.condition_groups", "id", "is_active", "is_processing",
                   "is_starred", "name", "updated")
-TAG_FIELDS = ("id", "name")
-FLOW_FIELDS = ("archived", "created", "id", "name", "status", "trigger_type", "updated")
-MEMBER_FIELDS = tuple(sorted((*PROFILE_FIELDS, "joined_group_at")))
-MEMBER_PAGE = PageBounds(default=20, maximum=100)
 
 # Flows triggered by a segment, provided by the flows category once it exists:
 # (ctx, connection, segment id) -> flow resource objects (type "flow"), in a stable order.
-FlowsTriggeredBy = Callable[[Ctx, Connection, str], list[dict[str, Any]]]
-FLOWS_TRIGGERED_BY_SEGMENT: list[FlowsTriggeredBy] = []
+FLOWS_TRIGGERED_BY_SEGMENT: list[FlowProvider] = []
 
 
 def _any_or_equals(column: Any, *, single: bool) -> FilterField:
@@ -70,35 +58,6 @@ SEGMENT_FILTERS: dict[str, FilterField] = {
 }
 
 
-# `_kx` tokens are checked against the secret and account of the request being served.
-_kx_scope: ContextVar[tuple[bytes, str] | None] = ContextVar("segments_kx_scope", default=None)
-
-
-def _kx_member(_op: str, value: Any) -> ColumnElement[bool]:
-    scope = _kx_scope.get()
-    profile_id = identity.kx_profile_id(scope[0], scope[1], str(value)) if scope else None
-    return members_table.c.profile_id == profile_id if profile_id else false()
-
-
-def _push_token_member(_op: str, value: Any) -> ColumnElement[bool]:
-    tokens = [str(v) for v in value] if isinstance(value, list | tuple) else [str(value)]
-    holders = select(push_tokens_table.c.profile_id).where(push_tokens_table.c.token.in_(tokens))
-    return members_table.c.profile_id.in_(holders)
-
-
-MEMBER_FILTERS: dict[str, FilterField] = {
-    "profile_id": FilterField("string", list=frozenset({"any", "equals"}), column=members_table.c.profile_id),
-    # email and phone_number read the profiles table, which the members listing joins
-    "email": LIST_MEMBER_FILTERS["email"],
-    "phone_number": LIST_MEMBER_FILTERS["phone_number"],
-    "push_token": FilterField("string", single=frozenset({"equals"}), list=frozenset({"any"}),
-                              column=_push_token_member),
-    "_kx": FilterField("string", single=frozenset({"equals"}), column=_kx_member),
-    "joined_group_at": datetime_field(members_table.c.joined_at,
-                                      ops=("greater-or-equal", "greater-than", "less-or-equal", "less-than")),
-}
-
-
 # --------------------------------------------------------------------------- serialization
 
 
@@ -114,11 +73,22 @@ def segment_resources(conn: Connection, ctx: Ctx, segment_ids: Sequence[str]) ->
     return [segment_resource(ctx, rows[sid]) for sid in dict.fromkeys(segment_ids) if sid in rows]
 
 
-INCLUDES = {"tags": include_tags("segment"), "flow-triggers": include_flows(FLOWS_TRIGGERED_BY_SEGMENT)}
-
-
 def _segment_or_404(conn: Connection, ctx: Ctx) -> Row[Any]:
     return rules.get_segment(conn, ctx.account_id, ctx.path_params["id"])
+
+
+RELATED = TagsAndFlows("segment", _segment_or_404, FLOWS_TRIGGERED_BY_SEGMENT)
+INCLUDES = RELATED.includes()
+MEMBERS = GroupMembers(profile_id=members_table.c.profile_id, group_id=members_table.c.segment_id,
+                       joined=members_table.c.joined_at, load_group=_segment_or_404)
+MEMBER_FILTERS: dict[str, FilterField] = {
+    "profile_id": FilterField("string", list=frozenset({"any", "equals"}), column=members_table.c.profile_id),
+    "email": EMAIL_FILTER,
+    "phone_number": PHONE_FILTER,
+    "push_token": MEMBERS.push_token_filter(),
+    "_kx": MEMBERS.kx_filter(),
+    "joined_group_at": MEMBERS.joined_filter(),
+}
 
 
 # --------------------------------------------------------------------------- segments
@@ -183,7 +153,7 @@ def get_segment(ctx: Ctx) -> dict[str, Any]:
     assert ctx.query is not None
     count = None
     if ctx.query.wants("segment", "profile_count"):
-        _limit_costly(ctx, "profile_count", PROFILE_COUNT_RATE)
+        limit_costly(ctx, "profile_count", PROFILE_COUNT_RATE)
     with ctx.db.read() as conn:
         row = _segment_or_404(conn, ctx)
         if ctx.query.wants("segment", "profile_count"):
@@ -191,15 +161,6 @@ def get_segment(ctx: Ctx) -> dict[str, Any]:
         data = [segment_resource(ctx, row, profile_count=count)]
         included = attach_includes(ctx, conn, [row], data, INCLUDES)
     return single_document(data[0], included, links={"self": ctx.url})
-
-
-def _limit_costly(ctx: Ctx, label: str, rate: Any) -> None:
-    decision = ctx.services.rate_limiter.hit(f"{ctx.account_id}:{ctx.operation.operation_id}:{label}", rate,
-                                             time.time())
-    if not decision.allowed:
-        err = errors.throttled(decision.retry_after)
-        err.headers.update(decision.headers)
-        raise err
 
 
 class _SegmentUpdate(msgspec.Struct):
@@ -227,69 +188,12 @@ def delete_segment(ctx: Ctx) -> None:
     rules.delete_segment(ctx.db, ctx.account_id, ctx.path_params["id"])
 
 
-# --------------------------------------------------------------------------- tags
+# --------------------------------------------------------------------------- tags and flow triggers
 
-
-def _tags_of_segment(ctx: Ctx) -> list[Row[Any]]:
-    with ctx.db.read() as conn:
-        row = _segment_or_404(conn, ctx)
-        tags = tag_rules.tags_of(conn, ctx.account_id, "segment", [row.id]).get(row.id, [])
-    return sorted(tags, key=lambda tag: (tag.name, tag.id))
-
-
-@api.get("/api/segments/{id}/tags", "get_tags_for_segment", scopes=("segments:read", "tags:read"), rate=SLOW,
-         query=QuerySpec(fields={"tag": TAG_FIELDS}))
-def get_tags_for_segment(ctx: Ctx) -> dict[str, Any]:
-    """Get Tags for Segment."""
-    return {"data": [tag_resource(ctx, tag) for tag in _tags_of_segment(ctx)], "links": {"self": ctx.url}}
-
-
-@api.get("/api/segments/{id}/relationships/tags", "get_tag_ids_for_segment", scopes=("segments:read", "tags:read"),
-         rate=SLOW)
-def get_tag_ids_for_segment(ctx: Ctx) -> dict[str, Any]:
-    """Get Tag IDs for Segment."""
-    return {"data": [identifier("tag", tag.id) for tag in _tags_of_segment(ctx)], "links": {"self": ctx.url}}
-
-
-# --------------------------------------------------------------------------- flow triggers
-
-
-@api.get("/api/segments/{id}/flow-triggers", "get_flows_triggered_by_segment",
-         scopes=("flows:read", "segments:read"), rate=SLOW, query=QuerySpec(fields={"flow": FLOW_FIELDS}))
-def get_flows_triggered_by_segment(ctx: Ctx) -> dict[str, Any]:
-    """Get Flows Triggered by Segment."""
-    with ctx.db.read() as conn:
-        row = _segment_or_404(conn, ctx)
-        flows = flows_for(ctx, conn, FLOWS_TRIGGERED_BY_SEGMENT, row.id)
-    return {"data": flows, "links": {"self": ctx.url}}
-
-
-@api.get("/api/segments/{id}/relationships/flow-triggers", "get_ids_for_flows_triggered_by_segment",
-         scopes=("flows:read", "segments:read"), rate=SLOW)
-def get_ids_for_flows_triggered_by_segment(ctx: Ctx) -> dict[str, Any]:
-    """Get IDs for Flows Triggered by Segment."""
-    with ctx.db.read() as conn:
-        row = _segment_or_404(conn, ctx)
-        flows = flows_for(ctx, conn, FLOWS_TRIGGERED_BY_SEGMENT, row.id)
-    return {"data": [identifier("flow", flow["id"]) for flow in flows], "links": {"self": ctx.url}}
+RELATED.declare(api, path="/api/segments/{id}", scope="segments", rate=SLOW)
 
 
 # --------------------------------------------------------------------------- members
-
-
-def _members(ctx: Ctx, conn: Connection, serialize: Callable[[Row[Any]], dict[str, Any]]) -> dict[str, Any]:
-    """A page of the segment's members, first entered first (`sort=-joined_group_at` reverses)."""
-    row = _segment_or_404(conn, ctx)
-    stmt = (select(members_table.c.profile_id, members_table.c.joined_at)
-            .join(profiles_table, profiles_table.c.id == members_table.c.profile_id)
-            .where(members_table.c.segment_id == row.id, profiles_table.c.account_id == ctx.account_id))
-    listing = Listing(select=stmt, id_column=members_table.c.profile_id,
-                      sort_columns={"joined_group_at": members_table.c.joined_at}, default_sort="joined_group_at")
-    token = _kx_scope.set((ctx.services.secret, ctx.account_id))
-    try:
-        return list_resources(ctx, conn, listing, serialize)
-    finally:
-        _kx_scope.reset(token)
 
 
 @api.get("/api/segments/{id}/profiles", "get_profiles_for_segment", scopes=("profiles:read", "segments:read"),
@@ -297,22 +201,7 @@ def _members(ctx: Ctx, conn: Connection, serialize: Callable[[Row[Any]], dict[st
                                     filters=MEMBER_FILTERS, additional_fields=PROFILE_ADDITIONAL))
 def get_profiles_for_segment(ctx: Ctx) -> dict[str, Any]:
     """Get Profiles for Segment, each with the time it entered (`joined_group_at`)."""
-    joined: dict[str, Any] = {}
-
-    def remember(member: Row[Any]) -> dict[str, Any]:
-        joined[member.profile_id] = member.joined_at
-        return {"id": member.profile_id}
-
-    with ctx.db.read() as conn:
-        document = _members(ctx, conn, remember)
-        resources = profile_resources(ctx, conn, [item["id"] for item in document["data"]])
-    assert ctx.query is not None
-    fields = ctx.query.fields_for("profile")
-    for resource in resources:
-        if fields is None or "joined_group_at" in fields:
-            resource["attributes"]["joined_group_at"] = joined[resource["id"]].isoformat()
-    document["data"] = resources
-    return document
+    return MEMBERS.profiles(ctx)
 
 
 @api.get("/api/segments/{id}/relationships/profiles", "get_profile_ids_for_segment",
@@ -320,5 +209,4 @@ def get_profiles_for_segment(ctx: Ctx) -> dict[str, Any]:
          query=QuerySpec(sort=("joined_group_at",), page=MEMBER_PAGE, filters=MEMBER_FILTERS))
 def get_profile_ids_for_segment(ctx: Ctx) -> dict[str, Any]:
     """Get Profile IDs for Segment."""
-    with ctx.db.read() as conn:
-        return _members(ctx, conn, lambda member: identifier("profile", member.profile_id))
+    return MEMBERS.profile_ids(ctx)

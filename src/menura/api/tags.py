@@ -11,6 +11,8 @@ from sqlalchemy import Connection, Row
 from menura.api.bodies import expect_id, expect_type
 from menura.api.listing import Listing, attach_includes, list_resources, relationship_ids
 from menura.api.operation import Category, Ctx, Handler, S
+from menura.api.related import TAG, tag_resource
+from menura.api.strict_bodies import Envelope, ResourceIdentifier
 from menura.domain import tags as rules
 from menura.jsonapi import errors
 from menura.jsonapi.documents import ResourceType, identifier, resource_object, single_document
@@ -21,7 +23,6 @@ from menura.store import tags as store
 
 api = Category("Tags")
 
-TAG = ResourceType("tag", "tags", ("tag-group", "lists", "segments", "campaigns", "flows"))
 TAG_GROUP = ResourceType("tag-group", "tag-groups", ("tags",))
 TAG_FIELDS = {"tag": ("id", "name")}
 GROUP_FIELDS = {"tag-group": ("default", "exclusive", "id", "name")}
@@ -44,13 +45,8 @@ GROUP_FILTERS = {
 # --------------------------------------------------------------------------- request bodies
 
 
-class Identifier(msgspec.Struct, forbid_unknown_fields=True):
-    type: str
-    id: str
-
-
 class TagGroupLinkage(msgspec.Struct, forbid_unknown_fields=True):
-    data: Identifier | None = None
+    data: ResourceIdentifier | None = None
 
 
 class TagRelationships(msgspec.Struct, forbid_unknown_fields=True):
@@ -67,18 +63,10 @@ class NewTag(msgspec.Struct, forbid_unknown_fields=True):
     relationships: TagRelationships | None = None
 
 
-class NewTagBody(msgspec.Struct, forbid_unknown_fields=True):
-    data: NewTag
-
-
 class TagChange(msgspec.Struct, forbid_unknown_fields=True):
     type: str
     id: str
     attributes: NameAttributes
-
-
-class TagChangeBody(msgspec.Struct, forbid_unknown_fields=True):
-    data: TagChange
 
 
 class NewGroupAttributes(msgspec.Struct, forbid_unknown_fields=True):
@@ -89,10 +77,6 @@ class NewGroupAttributes(msgspec.Struct, forbid_unknown_fields=True):
 class NewGroup(msgspec.Struct, forbid_unknown_fields=True):
     type: str
     attributes: NewGroupAttributes
-
-
-class NewGroupBody(msgspec.Struct, forbid_unknown_fields=True):
-    data: NewGroup
 
 
 class GroupChangeAttributes(msgspec.Struct, forbid_unknown_fields=True):
@@ -109,25 +93,12 @@ class GroupChange(msgspec.Struct, forbid_unknown_fields=True):
     attributes: GroupChangeAttributes
 
 
-class GroupChangeBody(msgspec.Struct, forbid_unknown_fields=True):
-    data: GroupChange
-
-
-class IdentifiersBody(msgspec.Struct, forbid_unknown_fields=True):
-    data: list[Identifier]
-
-
 def _expect_path_id(ctx: Ctx, body_id: str) -> str:
     expect_id(body_id, ctx.path_params["id"])
     return body_id
 
 
 # --------------------------------------------------------------------------- serialization
-
-
-def _tag_object(ctx: Ctx, row: Row[Any]) -> dict[str, Any]:
-    assert ctx.query is not None
-    return resource_object(TAG, row.id, {"name": row.name}, ctx.links, fields=ctx.query.fields_for("tag"))
 
 
 def _group_object(ctx: Ctx, row: Row[Any]) -> dict[str, Any]:
@@ -171,13 +142,13 @@ def get_tags(ctx: Ctx) -> dict[str, Any]:
     """Get Tags."""
     listing = Listing(store.tag_select(ctx.account_id), store.TAG_COLUMNS["id"], store.TAG_COLUMNS)
     with ctx.db.read() as conn:
-        return list_resources(ctx, conn, listing, lambda row: _tag_object(ctx, row), includes=TAG_INCLUDES)
+        return list_resources(ctx, conn, listing, lambda row: tag_resource(ctx, row), includes=TAG_INCLUDES)
 
 
 @api.post("/api/tags", "create_tag", scopes=WRITE, rate=S, success=201, query=QuerySpec(fields=TAG_FIELDS))
 def create_tag(ctx: Ctx) -> dict[str, Any]:
     """Create Tag (in the default tag group unless one is given)."""
-    data = ctx.body(NewTagBody).data
+    data = ctx.body(Envelope[NewTag]).data
     expect_type(data.type, TAG.type)
     group_id = None
     linkage = data.relationships.tag_group if data.relationships else None
@@ -185,7 +156,7 @@ def create_tag(ctx: Ctx) -> dict[str, Any]:
         expect_type(linkage.data.type, TAG_GROUP.type, "/data/relationships/tag-group/data/type")
         group_id = linkage.data.id
     row = rules.create_tag(ctx.db, ctx.account_id, ctx.now(), name=data.attributes.name, group_id=group_id)
-    return single_document(_tag_object(ctx, row))
+    return single_document(tag_resource(ctx, row))
 
 
 @api.get("/api/tags/{id}", "get_tag", scopes=READ, rate=S,
@@ -194,7 +165,7 @@ def get_tag(ctx: Ctx) -> dict[str, Any]:
     """Get Tag."""
     with ctx.db.read() as conn:
         row = _load_tag(ctx, conn)
-        data = _tag_object(ctx, row)
+        data = tag_resource(ctx, row)
         included = attach_includes(ctx, conn, [row], [data], TAG_INCLUDES)
     return single_document(data, included, links={"self": ctx.url})
 
@@ -202,7 +173,7 @@ def get_tag(ctx: Ctx) -> dict[str, Any]:
 @api.patch("/api/tags/{id}", "update_tag", scopes=WRITE, rate=S)
 def update_tag(ctx: Ctx) -> None:
     """Update Tag (its name only)."""
-    data = ctx.body(TagChangeBody).data
+    data = ctx.body(Envelope[TagChange]).data
     expect_type(data.type, TAG.type)
     tag_id = _expect_path_id(ctx, data.id)
     rules.rename_tag(ctx.db, ctx.account_id, ctx.now(), tag_id, data.attributes.name)
@@ -252,7 +223,7 @@ def get_tag_groups(ctx: Ctx) -> dict[str, Any]:
           query=QuerySpec(fields=GROUP_FIELDS))
 def create_tag_group(ctx: Ctx) -> dict[str, Any]:
     """Create Tag Group."""
-    data = ctx.body(NewGroupBody).data
+    data = ctx.body(Envelope[NewGroup]).data
     expect_type(data.type, TAG_GROUP.type)
     row = rules.create_group(ctx.db, ctx.account_id, ctx.now(), name=data.attributes.name,
                              exclusive=bool(data.attributes.exclusive))
@@ -277,7 +248,7 @@ def _group_write_reply(ctx: Ctx, group: Row[Any]) -> dict[str, Any] | None:
 @api.patch("/api/tag-groups/{id}", "update_tag_group", scopes=WRITE, rate=S)
 def update_tag_group(ctx: Ctx) -> dict[str, Any] | None:
     """Update Tag Group (its name only)."""
-    data = ctx.body(GroupChangeBody).data
+    data = ctx.body(Envelope[GroupChange]).data
     expect_type(data.type, TAG_GROUP.type)
     group_id = _expect_path_id(ctx, data.id)
     for name in ("exclusive", "default"):
@@ -305,7 +276,7 @@ def get_tags_for_tag_group(ctx: Ctx) -> dict[str, Any]:
     with ctx.db.read() as conn:
         group = _load_group(ctx, conn)
         rows = store.tags_in_group(conn, ctx.account_id, group.id)
-    return {"data": [_tag_object(ctx, row) for row in rows], "links": {"self": ctx.url}}
+    return {"data": [tag_resource(ctx, row) for row in rows], "links": {"self": ctx.url}}
 
 
 @api.get("/api/tag-groups/{id}/relationships/tags", "get_tag_ids_for_tag_group", scopes=READ, rate=S)
@@ -349,7 +320,7 @@ def _declare_tagged(relationship: str, resource_type: str, scope: str,
 
 def _identifiers(ctx: Ctx, resource_type: str) -> list[str]:
     """The ids of a `{"data": [{"type", "id"}, ...]}` body, in order, each of the expected type."""
-    items = ctx.body(IdentifiersBody).data
+    items = ctx.body(Envelope[list[ResourceIdentifier]]).data
     for index, item in enumerate(items):
         expect_type(item.type, resource_type, f"/data/{index}/type")
     return [item.id for item in items]

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
 from sqlalchemy import Row
 
-from menura.api.bodies import expect_id, expect_type, iso
+from menura.api.bodies import expect_id, iso
 from menura.api.listing import Listing, list_resources
-from menura.api.operation import Category, Ctx, Reply, tier, validation_error
+from menura.api.operation import Category, Ctx, Reply, tier
+from menura.api.resource_data import ExistingResource, NewResource, read_data, reject_unknown
 from menura.domain import templates as rules
 from menura.jsonapi import errors
 from menura.jsonapi.documents import ResourceType, resource_object, single_document
@@ -76,39 +76,6 @@ _SORTS = ("created", "id", "name", "updated")
 
 # --------------------------------------------------------------------------- request bodies
 
-class _Create(msgspec.Struct):
-    type: str
-    attributes: dict[str, Any]
-
-
-class _Update(msgspec.Struct):
-    type: str
-    id: str
-    attributes: dict[str, Any]
-
-
-class _Render(msgspec.Struct):
-    type: str
-    id: str
-    attributes: dict[str, Any]
-
-
-class _Body(msgspec.Struct):
-    data: Any
-
-
-def _data(ctx: Ctx, shape: type[Any], rtype: str) -> Any:
-    raw = ctx.body(_Body).data
-    try:
-        data = msgspec.convert(raw, shape)
-    except msgspec.ValidationError as exc:
-        err = validation_error(str(exc))
-        err.pointer = "/data" + (err.pointer or "") if not (err.pointer or "").startswith("/data") else err.pointer
-        raise err from None
-    expect_type(data.type, rtype)
-    return data
-
-
 def _expect_id(data: Any, ctx: Ctx) -> None:
     expect_id(data.id, ctx.path_params["id"])
 
@@ -145,11 +112,8 @@ def _created(resource: dict[str, Any]) -> Reply:
     return Reply(201, single_document(resource, links={"self": resource["links"]["self"]}))
 
 
-def _attributes(data: Any, allowed: tuple[str, ...]) -> dict[str, Any]:
-    unknown = [k for k in data.attributes if k not in allowed]
-    if unknown:
-        raise errors.invalid(f"'{unknown[0]}' is not a valid field for this resource.",
-                             pointer=f"/data/attributes/{unknown[0]}")
+def _attributes(data: NewResource | ExistingResource, allowed: tuple[str, ...]) -> dict[str, Any]:
+    reject_unknown(data.attributes, allowed)
     return data.attributes
 
 
@@ -175,7 +139,7 @@ def get_templates(ctx: Ctx) -> dict[str, Any]:
           query=_TEMPLATE_QUERY)
 def create_template(ctx: Ctx) -> Reply:
     """Create Template (CODE, USER_DRAGGABLE or SYSTEM_DRAGGABLE)."""
-    data = _data(ctx, _Create, "template")
+    data = read_data(ctx, NewResource, "template")
     attrs = _attributes(data, ("name", "editor_type", "html", "definition", "text", "amp"))
     for required in ("name", "editor_type"):
         if required not in attrs:
@@ -198,7 +162,7 @@ def get_template(ctx: Ctx) -> dict[str, Any]:
 @api.patch("/api/templates/{id}", "update_template", scopes=WRITE, rate=TEMPLATES_RATE, query=_TEMPLATE_QUERY)
 def update_template(ctx: Ctx) -> dict[str, Any]:
     """Update Template."""
-    data = _data(ctx, _Update, "template")
+    data = read_data(ctx, ExistingResource, "template")
     _expect_id(data, ctx)
     attrs = _attributes(data, ("name", "html", "definition", "text", "amp"))
     with ctx.db.write() as conn:
@@ -217,7 +181,7 @@ def delete_template(ctx: Ctx) -> None:
           query=QuerySpec(fields={"template": RENDERED_FIELDS}))
 def render_template(ctx: Ctx) -> Reply:
     """Render Template with a context: its AMP, HTML and text versions."""
-    data = _data(ctx, _Render, "template")
+    data = read_data(ctx, ExistingResource, "template")
     attrs = _attributes(data, ("context", "return_fields"))
     context = attrs.get("context")
     if "context" not in attrs:
@@ -237,7 +201,7 @@ def render_template(ctx: Ctx) -> Reply:
           query=QuerySpec(fields={"template": RENDERED_FIELDS}))
 def clone_template(ctx: Ctx) -> Reply:
     """Clone Template."""
-    data = _data(ctx, _Render, "template")
+    data = read_data(ctx, ExistingResource, "template")
     attrs = _attributes(data, ("name",))
     with ctx.db.write() as conn:
         row = rules.clone_template(conn, ctx.account_id, data.id, ctx.now(), attrs.get("name"))
@@ -264,7 +228,7 @@ def get_all_universal_content(ctx: Ctx) -> dict[str, Any]:
           success=201, query=_UNIVERSAL_QUERY)
 def create_universal_content(ctx: Ctx) -> Reply:
     """Create Universal Content (button, drop_shadow, horizontal_rule, html, image, spacer, text blocks)."""
-    data = _data(ctx, _Create, "template-universal-content")
+    data = read_data(ctx, NewResource, "template-universal-content")
     attrs = _attributes(data, ("name", "definition"))
     for required in ("name", "definition"):
         if required not in attrs:
@@ -288,7 +252,7 @@ def get_universal_content(ctx: Ctx) -> dict[str, Any]:
            rate=TEMPLATES_RATE, query=_UNIVERSAL_QUERY)
 def update_universal_content(ctx: Ctx) -> dict[str, Any]:
     """Update Universal Content."""
-    data = _data(ctx, _Update, "template-universal-content")
+    data = read_data(ctx, ExistingResource, "template-universal-content")
     _expect_id(data, ctx)
     attrs = _attributes(data, ("name", "definition"))
     with ctx.db.write() as conn:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
 from sqlalchemy import Row
 
+from menura.api.bodies import expect_id
 from menura.api.listing import Listing, list_resources
-from menura.api.operation import Category, Ctx, Reply, tier, validation_error
+from menura.api.operation import Category, Ctx, Reply, tier
+from menura.api.resource_data import ExistingResource, NewResource, Shape, read_data, reject_unknown
 from menura.domain import web_feeds as rules
-from menura.jsonapi import errors
 from menura.jsonapi.documents import ResourceType, resource_object, single_document
 from menura.jsonapi.filters import FilterField, datetime_field, string_field
 from menura.jsonapi.query import PageBounds, QuerySpec
@@ -31,36 +31,9 @@ _SORTS = ("created", "name", "updated")
 _WRITABLE = ("name", "url", "request_method", "content_type")
 
 
-class _Body(msgspec.Struct):
-    data: Any
-
-
-class _Create(msgspec.Struct):
-    type: str
-    attributes: dict[str, Any]
-
-
-class _Update(msgspec.Struct):
-    type: str
-    id: str
-    attributes: dict[str, Any]
-
-
-def _data(ctx: Ctx, shape: type[Any]) -> Any:
-    raw = ctx.body(_Body).data
-    try:
-        data = msgspec.convert(raw, shape)
-    except msgspec.ValidationError as exc:
-        err = validation_error(str(exc))
-        err.pointer = "/data" + (err.pointer or "") if not (err.pointer or "").startswith("/data") else err.pointer
-        raise err from None
-    if data.type != "web-feed":
-        raise errors.conflict("conflict", f"The type '{data.type}' does not match the expected type 'web-feed'.",
-                              pointer="/data/type")
-    unknown = [k for k in data.attributes if k not in _WRITABLE]
-    if unknown:
-        raise errors.invalid(f"'{unknown[0]}' is not a valid field for this resource.",
-                             pointer=f"/data/attributes/{unknown[0]}")
+def _data(ctx: Ctx, shape: type[Shape]) -> Shape:
+    data = read_data(ctx, shape, "web-feed")
+    reject_unknown(data.attributes, _WRITABLE)
     return data
 
 
@@ -86,7 +59,7 @@ def get_web_feeds(ctx: Ctx) -> dict[str, Any]:
           query=QuerySpec(fields=FIELDS))
 def create_web_feed(ctx: Ctx) -> Reply:
     """Create Web Feed (its first fetch is queued at once)."""
-    data = _data(ctx, _Create)
+    data = _data(ctx, NewResource)
     with ctx.db.write() as conn:
         row = rules.create_feed(conn, ctx.account_id, ctx.now(), data.attributes,
                                 ctx.services.settings.fetch_allowed_hosts)
@@ -108,10 +81,8 @@ def get_web_feed(ctx: Ctx) -> dict[str, Any]:
            query=QuerySpec(fields=FIELDS))
 def update_web_feed(ctx: Ctx) -> dict[str, Any]:
     """Update Web Feed."""
-    data = _data(ctx, _Update)
-    if data.id != ctx.path_params["id"]:
-        raise errors.conflict("conflict", f"The id '{data.id}' in the body does not match the id "
-                                          f"'{ctx.path_params['id']}' in the URL.", pointer="/data/id")
+    data = _data(ctx, ExistingResource)
+    expect_id(data.id, ctx.path_params["id"])
     with ctx.db.write() as conn:
         row = rules.update_feed(conn, ctx.account_id, ctx.path_params["id"], ctx.now(), data.attributes,
                                 ctx.services.settings.fetch_allowed_hosts)

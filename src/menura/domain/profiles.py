@@ -12,21 +12,28 @@ Rules (Klaviyo's, as documented for the Profiles API):
   then appends / unappends / unsets custom properties.
 - `created` is set once, `updated` moves only when something actually changed, `last_event_date`
   follows the newest event (`touch_last_event`).
+
+Request parsing lives in domain/profile_input.py and column values in domain/profile_values.py; the names
+other areas import from this module are re-exported here.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Row
 from sqlalchemy.exc import IntegrityError
 
-from menura import ids
 from menura.domain import identity
+from menura.domain.profile_input import ATTRIBUTE_FIELDS as ATTRIBUTE_FIELDS
+from menura.domain.profile_input import IDENTIFIER_FIELDS, TEXT_FIELDS, ProfileInput
+from menura.domain.profile_input import LOCATION_FIELDS as LOCATION_FIELDS
+from menura.domain.profile_input import profile_input_from_attributes as profile_input_from_attributes
+from menura.domain.profile_values import attribute_values, historic_order_figures, merged_values, new_profile_values
+from menura.domain.profile_values import profile_attributes as profile_attributes
 from menura.jsonapi import errors
 from menura.jsonapi.errors import ApiError
 from menura.store import profiles as store
@@ -43,14 +50,6 @@ PROFILE_SEGMENT_IDS: Callable[[Connection, str, str], list[str]] | None = None
 # Filled by a predictions engine: (conn, account_id, profile_ids) -> {profile_id: predictive_analytics}.
 PREDICTIVE_ANALYTICS: Callable[[Connection, str, Sequence[str]], dict[str, dict[str, Any]]] | None = None
 
-IDENTIFIER_FIELDS = ("email", "phone_number", "external_id", "anonymous_id")
-TEXT_FIELDS = ("first_name", "last_name", "organization", "locale", "title", "image")
-LOCATION_FIELDS = ("address1", "address2", "city", "country", "latitude", "longitude", "region", "zip",
-                   "timezone", "ip")
-ATTRIBUTE_FIELDS = frozenset((*IDENTIFIER_FIELDS, "_kx", *TEXT_FIELDS, "location", "properties"))
-# Column sizes (see store/profile_tables.py): longer values are a 400, never a database error.
-MAX_LENGTHS = {"first_name": 255, "last_name": 255, "organization": 255, "locale": 64, "title": 255,
-               "image": 2048, "location": 255}
 MERGED_PROFILE_METRIC = "Merged Profile"
 # Work kind of a data privacy deletion request (handled in engine/data_privacy.py).
 DELETE_PROFILES_KIND = "data_privacy.delete_profiles"
@@ -59,264 +58,6 @@ DELETE_PROFILES_KIND = "data_privacy.delete_profiles"
 HOOK_MODULES = ("menura.domain.events", "menura.domain.lists")
 # How find_matches names a match through a profile's additional email address.
 SECONDARY_EMAIL = "secondary_email"
-
-
-@dataclass(frozen=True)
-class PropertyPatch:
-    """`meta.patch_properties`: applied after `properties` are merged."""
-
-    append: Mapping[str, list[Any]] = field(default_factory=dict)
-    unappend: Mapping[str, list[Any]] = field(default_factory=dict)
-    unset: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class ProfileInput:
-    """Identifiers and attributes as they arrive in one request (None = not given, or null).
-
-    `given` names the attributes present in the request, explicit nulls included; when empty (an
-    input built in code) every non-None field counts as given and nothing is cleared.
-    """
-
-    email: str | None = None
-    phone_number: str | None = None
-    external_id: str | None = None
-    anonymous_id: str | None = None
-    kx: str | None = None
-    first_name: str | None = None
-    last_name: str | None = None
-    organization: str | None = None
-    locale: str | None = None
-    title: str | None = None
-    image: str | None = None
-    location: dict[str, Any] | None = None
-    properties: dict[str, Any] | None = None
-    id: str | None = None
-    given: frozenset[str] = frozenset()
-    patch: PropertyPatch | None = None
-    add_emails: tuple[str, ...] = ()
-    remove_emails: tuple[str, ...] = ()
-
-    def has(self, name: str) -> bool:
-        attr = "kx" if name == "_kx" else name
-        return name in self.given or getattr(self, attr) is not None
-
-    def cleared(self, name: str) -> bool:
-        """Sent as an explicit null."""
-        attr = "kx" if name == "_kx" else name
-        return name in self.given and getattr(self, attr) is None
-
-    def identifiers(self) -> dict[str, str]:
-        return {name: getattr(self, name) for name in IDENTIFIER_FIELDS if getattr(self, name) is not None}
-
-
-# --------------------------------------------------------------------------- parsing
-
-
-def profile_input_from_attributes(attrs: dict[str, Any], pointer: str = "/data/attributes", *,
-                                  meta: dict[str, Any] | None = None, meta_pointer: str = "/data/meta",
-                                  profile_id: str | None = None, allowed: Collection[str] = ATTRIBUTE_FIELDS,
-                                  ignore: Collection[str] = ()) -> ProfileInput:
-    """Validate a request's profile attributes (400 with a pointer at the culprit) and normalize
-    identifiers (email lower-cased, phone in E.164)."""
-    if not isinstance(attrs, dict):
-        raise errors.invalid("Expected an object of profile attributes.", pointer=pointer)
-    values: dict[str, Any] = {}
-    given: set[str] = set()
-    for name, value in attrs.items():
-        if name in ignore:
-            continue
-        where = f"{pointer}/{name}"
-        if name not in allowed:
-            raise errors.invalid(f"'{name}' is not a valid field for the resource 'profile'.", pointer=where)
-        given.add(name)
-        if value is None:
-            continue
-        if name == "location":
-            values["location"] = _parse_location(value, where)
-        elif name == "properties":
-            if not isinstance(value, dict):
-                raise errors.invalid("'properties' must be an object.", pointer=where)
-            values["properties"] = value
-        else:
-            if not isinstance(value, str):
-                raise errors.invalid(f"'{name}' must be a string.", pointer=where)
-            values["kx" if name == "_kx" else name] = _parse_text(name, value, where)
-    patch, add_emails, remove_emails = _parse_meta(meta, meta_pointer)
-    return ProfileInput(**values, id=profile_id, given=frozenset(given), patch=patch,
-                        add_emails=add_emails, remove_emails=remove_emails)
-
-
-def _parse_text(name: str, value: str, where: str) -> str:
-    if name == "email":
-        return identity.normalize_email(value, pointer=where)
-    if name == "phone_number":
-        return identity.normalize_phone(value, pointer=where)
-    if name in ("external_id", "anonymous_id", "_kx"):
-        return identity.normalize_opaque(value, name, pointer=where)
-    limit = MAX_LENGTHS.get(name)
-    if limit is not None and len(value) > limit:
-        raise errors.invalid(f"'{name}' must be at most {limit} characters.", pointer=where)
-    return value
-
-
-def _parse_location(value: Any, where: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise errors.invalid("'location' must be an object.", pointer=where)
-    out: dict[str, Any] = {}
-    for key, item in value.items():
-        at = f"{where}/{key}"
-        if key not in LOCATION_FIELDS:
-            raise errors.invalid(f"'{key}' is not a valid field for 'location'.", pointer=at)
-        if item is None:
-            out[key] = None
-        elif key in ("latitude", "longitude"):
-            out[key] = _parse_coordinate(key, item, at)
-        elif not isinstance(item, str):
-            raise errors.invalid(f"'location.{key}' must be a string.", pointer=at)
-        elif len(item) > MAX_LENGTHS["location"]:
-            raise errors.invalid(f"'location.{key}' must be at most 255 characters.", pointer=at)
-        else:
-            out[key] = item
-    return out
-
-
-def _parse_coordinate(key: str, item: Any, at: str) -> float | str:
-    if isinstance(item, bool) or not isinstance(item, int | float | str):
-        raise errors.invalid(f"'location.{key}' must be a number or a string.", pointer=at)
-    try:
-        number = float(item)
-    except ValueError:
-        raise errors.invalid(f"'location.{key}' must be a number.", pointer=at) from None
-    bound = 90 if key == "latitude" else 180
-    if not -bound <= number <= bound:
-        raise errors.invalid(f"'location.{key}' must be between -{bound} and {bound}.", pointer=at)
-    return item if isinstance(item, str) else number
-
-
-def _simple_values(value: Any, where: str) -> list[Any]:
-    items = value if isinstance(value, list) else [value]
-    for index, item in enumerate(items):
-        if item is None or isinstance(item, dict | list):
-            at = f"{where}/{index}" if isinstance(value, list) else where
-            raise errors.invalid("Only strings, numbers and booleans can be appended or unappended.", pointer=at)
-    return list(items)
-
-
-def _parse_meta(meta: Any, where: str) -> tuple[PropertyPatch | None, tuple[str, ...], tuple[str, ...]]:
-    if meta is None:
-        return None, (), ()
-    if not isinstance(meta, dict):
-        raise errors.invalid("'meta' must be an object.", pointer=where)
-    for key in meta:
-        if key not in ("patch_properties", "patch_identifiers"):
-            raise errors.invalid(f"'{key}' is not a valid field for 'meta'.", pointer=f"{where}/{key}")
-    patch = _parse_patch_properties(meta.get("patch_properties"), f"{where}/patch_properties")
-    add, remove = _parse_patch_identifiers(meta.get("patch_identifiers"), f"{where}/patch_identifiers")
-    return patch, add, remove
-
-
-def _parse_patch_properties(raw: Any, where: str) -> PropertyPatch | None:
-    if raw is None:
-        return None
-    if not isinstance(raw, dict):
-        raise errors.invalid("'patch_properties' must be an object.", pointer=where)
-    append: dict[str, list[Any]] = {}
-    unappend: dict[str, list[Any]] = {}
-    for key in raw:
-        if key not in ("append", "unappend", "unset"):
-            raise errors.invalid(f"'{key}' is not a valid patch operation.", pointer=f"{where}/{key}")
-    for op, target in (("append", append), ("unappend", unappend)):
-        section = raw.get(op)
-        if section is None:
-            continue
-        if not isinstance(section, dict):
-            raise errors.invalid(f"'{op}' must be an object of property names to values.", pointer=f"{where}/{op}")
-        for name, value in section.items():
-            target[name] = _simple_values(value, f"{where}/{op}/{name}")
-    unset_raw = raw.get("unset")
-    unset: tuple[str, ...] = ()
-    if isinstance(unset_raw, str):
-        unset = (unset_raw,)
-    elif isinstance(unset_raw, list) and all(isinstance(item, str) for item in unset_raw):
-        unset = tuple(unset_raw)
-    elif unset_raw is not None:
-        raise errors.invalid("'unset' must be a property name or a list of them.", pointer=f"{where}/unset")
-    return PropertyPatch(append, unappend, unset)
-
-
-def _parse_patch_identifiers(raw: Any, where: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    if raw is None:
-        return (), ()
-    if not isinstance(raw, dict):
-        raise errors.invalid("'patch_identifiers' must be an object.", pointer=where)
-    out: dict[str, tuple[str, ...]] = {"append": (), "unappend": ()}
-    for op, section in raw.items():
-        if op not in out:
-            raise errors.invalid(f"'{op}' is not a valid patch operation.", pointer=f"{where}/{op}")
-        if not isinstance(section, dict):
-            raise errors.invalid(f"'{op}' must be an object.", pointer=f"{where}/{op}")
-        for name, value in section.items():
-            if name != "email":
-                raise errors.invalid("Only 'email' can be patched as an identifier.", pointer=f"{where}/{op}/{name}")
-            items = value if isinstance(value, list) else [value]
-            emails = []
-            for index, item in enumerate(items):
-                at = f"{where}/{op}/email/{index}" if isinstance(value, list) else f"{where}/{op}/email"
-                if not isinstance(item, str):
-                    raise errors.invalid("Email addresses must be strings.", pointer=at)
-                emails.append(identity.normalize_email(item, pointer=at))
-            out[op] = tuple(dict.fromkeys(emails))
-    return out["append"], out["unappend"]
-
-
-# --------------------------------------------------------------------------- attribute merging
-
-
-def merged_location(current: Mapping[str, Any] | None, data: ProfileInput) -> dict[str, Any] | None:
-    if data.cleared("location"):
-        return None
-    location = dict(current or {})
-    for key, value in (data.location or {}).items():
-        if value is None:
-            location.pop(key, None)
-        else:
-            location[key] = value
-    return location or None
-
-
-def merged_properties(current: Mapping[str, Any] | None, data: ProfileInput) -> dict[str, Any]:
-    properties = {} if data.cleared("properties") else dict(current or {})
-    properties.update(data.properties or {})
-    patch = data.patch
-    if patch is None:
-        return properties
-    for name, values in patch.append.items():
-        existing = properties.get(name)
-        base = list(existing) if isinstance(existing, list) else ([] if existing is None else [existing])
-        properties[name] = base + list(values)
-    for name, values in patch.unappend.items():
-        existing = properties.get(name)
-        if isinstance(existing, list):
-            properties[name] = [item for item in existing if item not in values]
-        elif existing is not None and existing in values:
-            properties[name] = []
-    for name in patch.unset:
-        properties.pop(name, None)
-    return properties
-
-
-def _attribute_values(current: Row[Any] | None, data: ProfileInput) -> dict[str, Any]:
-    """Column values for the non-identifier attributes the input sets or clears."""
-    values: dict[str, Any] = {}
-    for name in TEXT_FIELDS:
-        if data.has(name):
-            values[name] = getattr(data, name)
-    if data.has("location"):
-        values["location"] = merged_location(current.location if current is not None else None, data)
-    if data.has("properties") or data.patch is not None:
-        values["properties"] = merged_properties(current.properties if current is not None else None, data)
-    return values
 
 
 # --------------------------------------------------------------------------- resolution
@@ -421,13 +162,6 @@ def _try_create(conn: Connection, account_id: str, data: ProfileInput, now: date
     return str(values["id"])
 
 
-def new_profile_values(account_id: str, data: ProfileInput, now: datetime) -> dict[str, Any]:
-    """The row of a profile created from the input (consent: never subscribed on every channel)."""
-    values: dict[str, Any] = {"id": ids.ulid(), "account_id": account_id, "created": now, "updated": now,
-                              "properties": {}, "location": None}
-    values.update(data.identifiers())
-    values.update(_attribute_values(None, data))
-    return values
 
 
 def apply_update(conn: Connection, account_id: str, profile_id: str, data: ProfileInput, now: datetime, *,
@@ -436,7 +170,7 @@ def apply_update(conn: Connection, account_id: str, profile_id: str, data: Profi
     row = store.get_profile_for_update(conn, account_id, profile_id)
     if row is None:
         raise not_found(profile_id)
-    changes = _attribute_values(row, data)
+    changes = attribute_values(row, data)
     if update_identifiers:
         for name in IDENTIFIER_FIELDS:
             if name in skip or not data.has(name):
@@ -615,7 +349,7 @@ def merge_profiles(conn: Connection, *, account_id: str, destination_id: str, so
             raise not_found(source_id)
         sources.append(row)
     merged_ids = [row.id for row in sources]
-    changes = _merged_values(destination, sources)
+    changes = merged_values(destination, sources)
     _load_hook_modules()
     for hook in list(PROFILE_MERGE_HOOKS):
         hook(conn, account_id, destination_id, merged_ids)
@@ -629,43 +363,6 @@ def merge_profiles(conn: Connection, *, account_id: str, destination_id: str, so
     _record_merge_event(conn, account_id, destination_id, merged_ids, now)
 
 
-_CONSENT_GROUPS = (
-    ("email_consent", ("email_consent_timestamp", "email_method", "email_method_detail", "email_last_updated",
-                       "email_custom_method_detail", "email_double_optin")),
-    ("sms_consent", ("sms_consent_timestamp", "sms_method", "sms_method_detail", "sms_last_updated")),
-    ("sms_transactional_consent", ("sms_transactional_consent_timestamp", "sms_transactional_method",
-                                   "sms_transactional_method_detail", "sms_transactional_last_updated")),
-    ("email_suppression_reason", ("email_suppression_timestamp",)),
-)
-
-
-def _merged_values(destination: Row[Any], sources: Sequence[Row[Any]]) -> dict[str, Any]:
-    changes: dict[str, Any] = {}
-    for name in (*IDENTIFIER_FIELDS, *TEXT_FIELDS):
-        if getattr(destination, name) is None:
-            for row in sources:
-                if getattr(row, name) is not None:
-                    changes[name] = getattr(row, name)
-                    break
-    location = dict(destination.location or {})
-    properties = dict(destination.properties or {})
-    for row in sources:
-        for key, value in (row.location or {}).items():
-            location.setdefault(key, value)
-        for key, value in (row.properties or {}).items():
-            properties.setdefault(key, value)
-    changes["location"] = location or None
-    changes["properties"] = properties
-    changes["created"] = min([destination.created, *(row.created for row in sources)])
-    event_dates = [d for d in [destination.last_event_date, *(row.last_event_date for row in sources)] if d]
-    changes["last_event_date"] = max(event_dates) if event_dates else None
-    for state, details in _CONSENT_GROUPS:
-        if getattr(destination, state) in (None, "NEVER_SUBSCRIBED"):
-            donor = next((row for row in sources if getattr(row, state) not in (None, "NEVER_SUBSCRIBED")), None)
-            if donor is not None:
-                changes[state] = getattr(donor, state)
-                changes.update({name: getattr(donor, name) for name in details})
-    return changes
 
 
 def _record_merge_event(conn: Connection, account_id: str, profile_id: str, merged_ids: Sequence[str],
@@ -709,39 +406,3 @@ def predictive_analytics(conn: Connection, account_id: str, profile_ids: Sequenc
     empty = dict.fromkeys(PREDICTIVE_FIELDS)
     return {pid: {**empty, **historic_order_figures(history.get(pid)), **computed.get(pid, {})}
             for pid in profile_ids}
-
-
-def historic_order_figures(history: tuple[int, float, datetime, datetime] | None) -> dict[str, Any]:
-    if history is None:
-        return {"historic_number_of_orders": 0, "historic_clv": 0.0}
-    count, total, first, last = history
-    figures: dict[str, Any] = {"historic_number_of_orders": count, "historic_clv": round(total, 2),
-                               "average_order_value": round(total / count, 2) if count else None}
-    if count >= 2:
-        figures["average_days_between_orders"] = round((last - first).total_seconds() / 86400 / (count - 1), 2)
-    return figures
-
-
-def profile_attributes(row: Row[Any]) -> dict[str, Any]:
-    """The profile's standard attributes, in Klaviyo's order and formats."""
-    location = row.location or {}
-    return {
-        "email": row.email,
-        "phone_number": row.phone_number,
-        "external_id": row.external_id,
-        "first_name": row.first_name,
-        "last_name": row.last_name,
-        "organization": row.organization,
-        "locale": row.locale,
-        "title": row.title,
-        "image": row.image,
-        "created": _iso(row.created),
-        "updated": _iso(row.updated),
-        "last_event_date": _iso(row.last_event_date),
-        "location": {key: location.get(key) for key in LOCATION_FIELDS},
-        "properties": dict(row.properties or {}),
-    }
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None

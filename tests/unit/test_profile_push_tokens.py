@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from menura.api import profiles as profiles_api
+from menura.api.costly import limit_costly
 from menura.domain import push_tokens
 from menura.jsonapi.errors import ApiError
 from menura.ratelimit import MemoryRateLimiter
@@ -46,7 +47,7 @@ def test_token_ids_are_stable_per_account():
 def test_costly_reads_have_their_own_tier():
     ctx = SimpleNamespace(services=SimpleNamespace(rate_limiter=MemoryRateLimiter()), account_id="acct",
                           operation=SimpleNamespace(operation_id="get_profile"))
-    profiles_api._limit_costly(ctx, "include:lists", profiles_api.INCLUDE_LISTS_RATE)
+    limit_costly(ctx, "include:lists", profiles_api.INCLUDE_LISTS_RATE)
     with pytest.raises(ApiError) as caught:
-        profiles_api._limit_costly(ctx, "include:lists", profiles_api.INCLUDE_LISTS_RATE)
+        limit_costly(ctx, "include:lists", profiles_api.INCLUDE_LISTS_RATE)
     assert caught.value.status == 429 and "Retry-After" in caught.value.headers

@@ -10,7 +10,7 @@ import msgspec
 from sqlalchemy import Connection, Row
 
 from menura.api.bodies import expect_type
-from menura.api.costly import limit_costly as _limit_costly  # the name a unit test reaches for
+from menura.api.costly import limit_costly
 from menura.api.listing import Listing, attach_includes, list_resources, relationship_ids
 from menura.api.operation import Category, Ctx, Reply, tier
 from menura.api.profile_filters import identifier_field, kx_context, kx_field, normalized_email, normalized_phone
@@ -318,7 +318,7 @@ def get_profiles(ctx: Ctx) -> dict[str, Any]:
     """Get Profiles."""
     assert ctx.query is not None
     if ctx.query.wants("profile", "predictive_analytics"):
-        _limit_costly(ctx, "predictive_analytics", PREDICTIVE_RATE)
+        limit_costly(ctx, "predictive_analytics", PREDICTIVE_RATE)
     page: list[Row[Any]] = []
 
     def serialize(row: Row[Any]) -> dict[str, Any]:
@@ -357,9 +357,9 @@ def get_profile(ctx: Ctx) -> dict[str, Any]:
     """Get Profile."""
     assert ctx.query is not None
     if "lists" in ctx.query.include:
-        _limit_costly(ctx, "include:lists", INCLUDE_LISTS_RATE)
+        limit_costly(ctx, "include:lists", INCLUDE_LISTS_RATE)
     if "segments" in ctx.query.include:
-        _limit_costly(ctx, "include:segments", INCLUDE_SEGMENTS_RATE)
+        limit_costly(ctx, "include:segments", INCLUDE_SEGMENTS_RATE)
     with ctx.db.read() as conn:
         row = _path_profile(ctx, conn)
         data = profile_objects(ctx, conn, [row])[0]

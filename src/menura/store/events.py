@@ -6,7 +6,6 @@ timestamp, a JSON property as JSON text), so no SQL dialect knowledge leaks out 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -136,7 +135,7 @@ def _insert_events_by_copy(conn: Connection, rows: Sequence[dict[str, Any]]) -> 
     columns = ", ".join(_COLUMNS)
     with cursor.copy(f"COPY events_load ({columns}) FROM STDIN") as copy:
         for row in rows:
-            copy.write_row([json.dumps(row["properties"], separators=(",", ":")) if name == "properties"
+            copy.write_row([json_text(row["properties"]) if name == "properties"
                             else row[name] for name in _COLUMNS])
     # Duplicates inside the batch conflict with the copy inserted first, which is kept.
     result = conn.exec_driver_sql(

@@ -41,8 +41,12 @@ def render(reply: Reply) -> Response:
     return Response(body, status_code=reply.status, headers=reply.headers, media_type=reply.media_type)
 
 
+def error_reply(err: ApiError) -> Reply:
+    return Reply(err.status, err.document(), dict(err.headers))
+
+
 def error_response(err: ApiError) -> Response:
-    return render(Reply(err.status, err.document(), dict(err.headers)))
+    return render(error_reply(err))
 
 
 async def send_reply(send: Send, reply: Reply) -> None:
@@ -126,11 +130,10 @@ class OperationEndpoint:
         except ClientDisconnect:
             return
         except ApiError as err:
-            reply = Reply(err.status, err.document(), dict(err.headers))
+            reply = error_reply(err)
         except Exception:
             log.exception("unhandled error in %s", op.operation_id)
-            err = errors.server_error()
-            reply = Reply(err.status, err.document(), dict(err.headers))
+            reply = error_reply(errors.server_error())
         await send_reply(send, reply)
         metrics.observe_request(op.operation_id, scope["method"], reply.status, time.perf_counter() - started)
 

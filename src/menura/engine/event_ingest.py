@@ -187,12 +187,13 @@ def _remove_drained_segments(db: Any, directory: Path) -> None:
     gone = [segment for segment in offsets if segment not in present]
     for segment in present:
         start = offsets.get(segment, 0)
-        size = intake_log.size_of(directory, segment)
-        if size > start and intake_log.read_records(directory, segment, start)[0]:
-            continue  # records still to expand (appended after this drain looked)
         with intake_log.sealed(directory, segment) as is_sealed:
+            # Looked at only once sealed: until then its writer may still add records.
             if not is_sealed:
                 continue
+            size = intake_log.size_of(directory, segment)
+            if size > start and intake_log.read_records(directory, segment, start)[0]:
+                continue  # records still to expand (written after this drain looked)
             if size > start:
                 log.warning("intake log %s: dropped %d bytes of a record cut short by a crash", segment, size - start)
             intake_log.remove(directory, segment)

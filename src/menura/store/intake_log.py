@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 HEADER = struct.Struct("<II")
 SEGMENT_BYTES = 64 * 1024 * 1024
 SUFFIX = ".log"
-READ_CHUNK = 4 * 1024 * 1024
+READ_CHUNK = 1024 * 1024  # about a batch: a bulk request's record is ~200 KB
 
 
 def log_directory(database_path: str) -> Path:

@@ -56,6 +56,21 @@ def migrate(url: str) -> None:
     db.dispose()
 
 
+def count_events(database_url: str) -> int:
+    """Events readable in the database (every account)."""
+    from sqlalchemy import func, select
+
+    from menura.store.db import Database
+    from menura.store.event_tables import events
+
+    db = Database(database_url)
+    try:
+        with db.read() as conn:
+            return int(conn.execute(select(func.count()).select_from(events)).scalar_one())
+    finally:
+        db.dispose()
+
+
 def make_account(url: str) -> tuple[str, str]:
     """(account id, private key) of a fresh account."""
     from menura.clock import SystemClock

@@ -21,10 +21,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import Column, Index, MetaData, Table, UniqueConstraint, func, insert, select
+from sqlalchemy import Column, Index, MetaData, Table, UniqueConstraint, insert
 from ulid import ULID
 
 from bench.common import (
+    count_events,
     database_label,
     make_account,
     menura_env,
@@ -64,23 +65,11 @@ def request_body(request_no: int) -> dict[str, Any]:
     return {"data": {"type": "event-bulk-create-job", "attributes": {"events-bulk-create": {"data": entries}}}}
 
 
-def events_readable(url: str) -> int:
-    from menura.store.db import Database
-    from menura.store.event_tables import events
-
-    db = Database(url)
-    try:
-        with db.read() as conn:
-            return int(conn.execute(select(func.count()).select_from(events)).scalar_one())
-    finally:
-        db.dispose()
-
-
 def run_ours(url: str, size: int, workers: int, embedded: bool) -> float:
     """Events/s from the first request to the last event readable, on a fresh account; either the
     API processes' embedded workers expand the events, or one `menura worker` process does."""
     _account, key = make_account(url)
-    before = events_readable(url)
+    before = count_events(url)
     requests = size // PER_REQUEST
     # Encoded up front: the client's JSON encoding is not the server's work.
     bodies = [json.dumps(request_body(n), separators=(",", ":")).encode() for n in range(requests)]
@@ -104,7 +93,7 @@ def run_ours(url: str, size: int, workers: int, embedded: bool) -> float:
             list(pool.map(send, bodies))
         accepted = time.perf_counter() - started
         expected = requests * PER_REQUEST
-        while events_readable(url) - before < expected:
+        while count_events(url) - before < expected:
             if time.perf_counter() - started > 3600:
                 raise RuntimeError("events were not all readable within an hour")
             time.sleep(0.25)

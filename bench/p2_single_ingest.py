@@ -20,6 +20,7 @@ import tempfile
 import time
 
 from bench.common import (
+    count_events,
     database_label,
     make_account,
     menura_env,
@@ -75,20 +76,6 @@ def load(url: str, path: str, seconds: float, headers: dict[str, str]) -> dict[s
     args = [url, path, str(seconds), str(CONCURRENCY), json.dumps(headers), body_template(), str(SHOPPERS)]
     out = subprocess.run([sys.executable, "-m", "bench.loadgen", *args], capture_output=True, text=True, check=True)
     return json.loads(out.stdout)
-
-
-def count_events(database_url: str) -> int:
-    from sqlalchemy import func, select
-
-    from menura.store.db import Database
-    from menura.store.event_tables import events
-
-    db = Database(database_url)
-    try:
-        with db.read() as conn:
-            return int(conn.execute(select(func.count()).select_from(events)).scalar_one())
-    finally:
-        db.dispose()
 
 
 def wait_drained(database_url: str, expected: int, timeout: float = 600) -> float:

@@ -126,17 +126,25 @@ def run_server(app: str, *, workers: int = 1, env: dict[str, str] | None = None,
 
 @contextmanager
 def worker_process(env: dict[str, str], *, niceness: int = 0) -> Iterator[None]:
-    """A `menura worker` process beside the server (the production layout); with `niceness`, at lower
-    CPU priority, so expanding accepted events yields the cores to answering requests."""
+    """A `menura worker` process beside the server (the production layout), ready (its handlers
+    loaded) when the block starts; with `niceness`, at lower CPU priority, so expanding accepted
+    events yields the cores to answering requests."""
     command = [sys.executable, "-m", "menura.cli", "worker"]
     if niceness:
         command = ["nice", "-n", str(niceness), *command]
-    process = subprocess.Popen(command, env={**os.environ, **env})
-    try:
-        yield
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    with tempfile.NamedTemporaryFile(prefix="menura-bench-worker-", suffix=".log") as log:
+        process = subprocess.Popen(command, env={**os.environ, **env}, stdout=log, stderr=log)
+        deadline = time.time() + 60
+        while b" started" not in Path(log.name).read_bytes():
+            if time.time() > deadline or process.poll() is not None:
+                process.kill()
+                raise RuntimeError("the worker process did not start: " + Path(log.name).read_text()[-2000:])
+            time.sleep(0.05)
+        try:
+            yield
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
 
 
 def menura_env(url: str, tmp: str) -> dict[str, str]:

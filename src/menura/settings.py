@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     smtp_url: str = ""
     # twilio://ACCOUNT_SID:AUTH_TOKEN@api.twilio.com?from=+15550001111 ; empty: SMS captured in the outbox
     sms_url: str = ""
+    # What one SMS credit costs you (campaign reports' text_message_spend and ROI); 0: spend is 0
+    sms_credit_price: float = 0.0
     # DKIM signing of outgoing email (all three needed; the key file is PEM RSA)
     dkim_selector: str = ""
     dkim_private_key_path: str = ""

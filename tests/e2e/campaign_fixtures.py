@@ -46,14 +46,15 @@ def template(http: httpx.Client, html: str = TEMPLATE_HTML, name: str = "Sale") 
 def email_campaign_body(name: str, included: list[str], excluded: list[str] | None = None, *,
                         strategy: dict[str, Any] | None = None, subject: str = "Summer sale, {{ first_name }}",
                         send_options: dict[str, Any] | None = None, tracking: dict[str, Any] | None = None,
-                        ) -> dict[str, Any]:
+                        content: dict[str, Any] | None = None) -> dict[str, Any]:
     attributes: dict[str, Any] = {
         "name": name,
         "audiences": {"included": included, "excluded": excluded or []},
         "campaign-messages": {"data": [{"type": "campaign-message", "attributes": {"definition": {
             "channel": "email", "label": "Main",
             "content": {"subject": subject, "preview_text": "Up to 50% off", "from_email": "shop@example.com",
-                        "from_label": "Example Shop", "reply_to_email": "help@example.com"}}}}]},
+                        "from_label": "Example Shop", "reply_to_email": "help@example.com",
+                        **(content or {})}}}}]},
     }
     if strategy is not None:
         attributes["send_strategy"] = strategy
@@ -164,7 +165,8 @@ def seed_list(db: Any, account_id: str, now: Any, profile_ids: list[str], name: 
 
 def seed_campaign(db: Any, account_id: str, now: Any, included: list[str], *, channel: str = "email",
                   strategy: dict[str, Any] | None = None, smart_sending: bool = False, html: str = TEMPLATE_HTML,
-                  excluded: list[str] | None = None, name: str = "Engine test") -> tuple[str, str]:
+                  excluded: list[str] | None = None, name: str = "Engine test", sms_body: str = "Hi {{ first_name }}",
+                  render_options: dict[str, Any] | None = None, media_url: str | None = None) -> tuple[str, str]:
     """(campaign id, message id) of a campaign ready to send, made with the domain rules."""
     from menura.domain import campaigns as rules
     from menura.domain import templates as template_rules
@@ -175,7 +177,8 @@ def seed_campaign(db: Any, account_id: str, now: Any, included: list[str], *, ch
                    "preview_text": "News"}
         message = rules.MessageInput("email", "Main", content)
     else:
-        message = rules.MessageInput("sms", None, {"body": "Hi {{ first_name }}"})
+        content = {"body": sms_body, **({"media_url": media_url} if media_url else {})}
+        message = rules.MessageInput("sms", None, content, render_options)
     spec = rules.CampaignInput(name, included, excluded or [], [message], strategy,
                                {"use_smart_sending": smart_sending})
     campaign_id = rules.create_campaign(db, account_id, now, spec, rules.TrackingDefaults())

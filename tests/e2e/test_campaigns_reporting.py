@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import select
 
 from menura.clock import SystemClock
@@ -21,28 +20,13 @@ from menura.engine.campaigns import dispatcher  # noqa: F401  (registers the sen
 from menura.store import metrics as metric_store
 from menura.store.delivery_tables import outbound_messages
 from menura.worker import Worker
-from tests import work_fixtures as wf
 from tests.e2e import campaign_fixtures as cf
+from tests.engine_fixtures import ControlledClock, scratch_db
 from tests.spec import assert_matches_spec
 
 T0 = datetime(2031, 5, 1, 9, 0, tzinfo=UTC)
+db = scratch_db  # the fixture, on each backend
 ALL = list(reports.STATISTICS)
-
-
-class Clock:
-    virtual = False
-
-    def __init__(self) -> None:
-        self.current = T0
-
-    def now(self) -> datetime:
-        return self.current
-
-
-@pytest.fixture(params=wf.BACKENDS)
-def db(request, tmp_path):
-    with wf.open_test_database(request.param, tmp_path) as scratch:
-        yield scratch.db
 
 
 def _send(db, clock, account_id, campaign_id):
@@ -57,7 +41,7 @@ def _messages(db, account_id):
 
 
 def test_values_match_hand_counts(db):
-    clock = Clock()
+    clock = ControlledClock(T0)
     account_id = accounts.create_account(db, T0, name="Report shop").account_id
     a, b, c, d = cf.seed_profiles(db, account_id, T0, [{"email": f"{n}@example.com"} for n in "abcd"])
     everyone = cf.seed_list(db, account_id, T0, [a, b, c, d], "Everyone")
@@ -184,3 +168,110 @@ def test_query_campaign_values_over_http(sdk, http):
         == "/data/attributes/filter"
     missing = {k: v for k, v in base.items() if k != "conversion_metric_id"}
     assert error(missing)["source"]["pointer"] == "/data/attributes/conversion_metric_id"
+
+
+def test_grouped_by_the_list_or_segment_each_recipient_came_through(db):
+    clock = ControlledClock(T0)
+    account_id = accounts.create_account(db, T0, name="Group shop").account_id
+    a, b, c, d = cf.seed_profiles(db, account_id, T0, [{"email": f"g{n}@example.com"} for n in "abcd"])
+    vip = cf.seed_list(db, account_id, T0, [a, b], "VIP")
+    everyone = cf.seed_list(db, account_id, T0, [a, b, c, d], "Everyone")
+    # a and b are in both lists: the campaign reaches them through VIP, its first audience.
+    z, z_message = cf.seed_campaign(db, account_id, T0, [vip, everyone], name="Z")
+    _send(db, clock, account_id, z)
+    sent = _messages(db, account_id)
+    at = T0 + timedelta(hours=1)
+    with db.write() as conn:
+        outcomes.record_open(conn, sent[(z, a)], at)
+        outcomes.record_open(conn, sent[(z, a)], at + timedelta(minutes=5))
+        outcomes.record_click(conn, sent[(z, c)], "https://shop.example.com/c", at)
+        outcomes.record_bounce(conn, sent[(z, d)], kind="hard", source="dsn", now=at, diagnostic="5.1.1")
+        record_events(conn, account_id, [NewEvent(c, "Placed Order", {}, at + timedelta(hours=1), value=40.0,
+                                                  unique_id="g1")], at + timedelta(hours=2))
+        metric_id = next(m for m in metric_store.get_metrics(conn, account_id, _metric_ids(conn, account_id))
+                         if m.name == "Placed Order").id
+    frame = Timeframe(T0 - timedelta(days=1), T0 + timedelta(days=7))
+    stats = ["recipients", "delivered", "bounced", "opens", "opens_unique", "clicks_unique", "conversion_value"]
+    with db.read() as conn:
+        results = reports.values_report(conn, account_id, frame, stats,
+                                        ["campaign_id", "campaign_message_id", "group", "group_name"], metric_id, [])
+        plain = reports.values_report(conn, account_id, frame, stats, ["campaign_id", "campaign_message_id"],
+                                      metric_id, [])
+    assert results == [
+        {"groupings": {"campaign_id": z, "campaign_message_id": z_message, "group": group, "group_name": name},
+         "statistics": figures}
+        for group, name, figures in sorted([
+            (vip, "VIP", {"recipients": 2, "delivered": 2, "bounced": 0, "opens": 2, "opens_unique": 1,
+                          "clicks_unique": 0, "conversion_value": 0.0}),
+            (everyone, "Everyone", {"recipients": 2, "delivered": 1, "bounced": 1, "opens": 0, "opens_unique": 0,
+                                    "clicks_unique": 1, "conversion_value": 40.0})])]
+    # The groups add up to the message's figures.
+    assert plain[0]["statistics"] == {"recipients": 4, "delivered": 3, "bounced": 1, "opens": 2, "opens_unique": 1,
+                                      "clicks_unique": 1, "conversion_value": 40.0}
+    # The group is not an event property.
+    assert not any(k.startswith("_menura") for r in sent.values() for k in outcomes.properties(r))
+
+
+def test_sms_segments_credits_and_spend(db):
+    clock = ControlledClock(T0)
+    account_id = accounts.create_account(db, T0, name="Text shop").account_id
+    subscribed = "SUBSCRIBED"
+    us, ca, uk = cf.seed_profiles(db, account_id, T0, [
+        # "Text shop: Hi Al": GSM-7, 16 characters: 1 segment, 1 credit (US).
+        {"phone_number": "+12025550101", "first_name": "Al", "sms_consent": subscribed},
+        # 16 + 150 = 166 GSM-7 characters: 2 segments of 153, 3 credits each (Canada, Toronto's 416).
+        {"phone_number": "+14165550102", "first_name": "B" * 150, "sms_consent": subscribed},
+        # An emoji makes it UCS-2: 16 + 3 + 2 code units <= 70: 1 segment, 5 credits (United Kingdom).
+        {"phone_number": "+447700900123", "first_name": "Zoë😀", "sms_consent": subscribed}])
+    everyone = cf.seed_list(db, account_id, T0, [us, ca, uk], "Texters")
+    campaign_id, _ = cf.seed_campaign(db, account_id, T0, [everyone], channel="sms", name="Texts",
+                                      render_options={"add_info_link": False})
+    _send(db, clock, account_id, campaign_id)
+    bodies = {pid: _sms_body(row) for (_, pid), row in _messages(db, account_id).items()}
+    assert bodies == {us: "Text shop: Hi Al", ca: "Text shop: Hi " + "B" * 150, uk: "Text shop: Hi Zoë😀"}
+    stats = ["recipients", "message_segment_count_sum", "text_message_credit_usage_amount", "text_message_spend",
+             "text_message_roi"]
+    frame = Timeframe(T0 - timedelta(days=1), T0 + timedelta(days=7))
+    with db.read() as conn:
+        metric_id = _metric_ids(conn, account_id)[0]
+        [row] = reports.values_report(conn, account_id, frame, stats, list(reports.DEFAULT_GROUP_BY), metric_id, [],
+                                      credit_price=0.0125)
+        [unpriced] = reports.values_report(conn, account_id, frame, stats, list(reports.DEFAULT_GROUP_BY), metric_id,
+                                           [])
+    assert row["groupings"]["send_channel"] == "sms"
+    assert row["statistics"] == {"recipients": 3, "message_segment_count_sum": 4,
+                                 "text_message_credit_usage_amount": 12, "text_message_spend": 0.15,
+                                 "text_message_roi": 0.0}
+    assert unpriced["statistics"]["text_message_spend"] == 0.0
+    assert unpriced["statistics"]["text_message_credit_usage_amount"] == 12
+
+
+def _sms_body(row) -> str:
+    import json
+
+    from menura.delivery.sending import decompress
+
+    return json.loads(decompress(row.raw_z))["body"]
+
+
+def test_group_by_group_over_http(http):
+    people = [cf.profile(http, f"grp{i}@example.com") for i in range(2)]
+    first, second = cf.new_list(http, "First", [people[0]]), cf.new_list(http, "Second", people)
+    campaign_id, message_id = cf.ready_email_campaign(http, [first, second], name="Grouped")
+    cf.send(http, campaign_id)
+    cf.wait_sent(http, campaign_id)
+    metric_id = cf.wait_for(lambda: next((m["id"] for m in http.get("/api/metrics").json()["data"]
+                                          if m["attributes"]["name"] == "Received Email"), None))
+    body = {"data": {"type": "campaign-values-report", "attributes": {
+        "statistics": ["recipients"], "timeframe": {"key": "last_30_days"}, "conversion_metric_id": metric_id,
+        "group_by": ["campaign_id", "campaign_message_id", "group", "group_name"],
+        "filter": f"equals(campaign_id,'{campaign_id}')"}}}
+    response = http.post("/api/campaign-values-reports", json=body)
+    assert response.status_code == 200, response.text
+    assert_matches_spec("query_campaign_values", 200, response.json())
+    results = response.json()["data"]["attributes"]["results"]
+    assert sorted(results, key=lambda r: r["groupings"]["group_name"]) == [
+        {"groupings": {"campaign_id": campaign_id, "campaign_message_id": message_id, "group": first,
+                       "group_name": "First"}, "statistics": {"recipients": 1}},
+        {"groupings": {"campaign_id": campaign_id, "campaign_message_id": message_id, "group": second,
+                       "group_name": "Second"}, "statistics": {"recipients": 1}}]

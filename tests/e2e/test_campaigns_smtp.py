@@ -161,3 +161,31 @@ def _metrics_of(http: httpx.Client, profile_id: str) -> set[str]:
     response = http.get("/api/events", params={"filter": f"equals(profile_id,'{profile_id}')", "include": "metric"})
     assert response.status_code == 200, response.text
     return {m["attributes"]["name"] for m in response.json().get("included", []) if m["type"] == "metric"}
+
+
+def test_cc_and_bcc_of_a_campaign_message(server, http, relay):
+    """Every recipient's own message is copied to the message's cc and bcc addresses (one SMTP
+    transaction each): cc in a visible header, bcc never in the message; only profiles get events."""
+    sink, dns_record = relay
+    people = [cf.profile(http, f"copy{i}@example.org", first_name=f"Ana{i}") for i in range(2)]
+    list_id = cf.new_list(http, "Copied", people)
+    campaign_id, _ = cf.ready_email_campaign(http, [list_id], name="Copied", content={
+        "cc_email": "manager@example.com", "bcc_email": "archive@example.com"})
+    content = http.get(f"/api/campaigns/{campaign_id}/campaign-messages").json()["data"][0]["attributes"]
+    assert content["definition"]["content"]["cc_email"] == "manager@example.com"
+    assert cf.send(http, campaign_id).status_code == 202
+    cf.wait_sent(http, campaign_id)
+    cf.wait_for(lambda: len(sink.messages) == 2)
+    by_rcpt = {rcpt[0]: (rcpt, raw) for _, rcpt, raw in sink.messages}
+    assert set(by_rcpt) == {"copy0@example.org", "copy1@example.org"}
+    for address, (rcpt, raw) in by_rcpt.items():
+        assert rcpt == [address, "manager@example.com", "archive@example.com"]
+        message = email.message_from_bytes(raw, policy=policy.default)
+        assert message["To"].addresses[0].addr_spec == address
+        assert message["Cc"].addresses[0].addr_spec == "manager@example.com"
+        assert message["Bcc"] is None and b"archive@example.com" not in raw
+        assert dkim.verify(raw, dnsfunc=lambda name, timeout=5: dns_record)
+    for profile_id in people:
+        cf.wait_for(lambda pid=profile_id: "Received Email" in _metrics_of(http, pid))
+    received = http.get("/api/events", params={"filter": f"equals(profile_id,'{people[0]}')"}).json()["data"]
+    assert all(not k.startswith("_menura") for e in received for k in e["attributes"]["event_properties"])

@@ -8,6 +8,7 @@ import base64
 import hashlib
 import hmac
 import random
+import re
 import time
 from pathlib import Path
 
@@ -199,3 +200,67 @@ def test_sms_accepted_in_the_callers_transaction_is_sent_after_commit(sms_server
     while time.time() < deadline and not [r for r in twilio.requests if r["form"]["To"] == [number]]:
         time.sleep(0.05)
     assert [r["form"]["Body"] for r in twilio.requests if r["form"]["To"] == [number]] == [["from a flow"]]
+
+
+def test_campaign_render_options_short_links_info_link_and_opt_out(sms_server, twilio, account):
+    """A campaign's SMS: organization prefix, opt-out language, the company info link for a Canadian
+    number only, and short tracked links that record "Clicked SMS" and redirect to the link; with
+    shorten_links off the link is sent as written."""
+    from datetime import UTC, datetime
+
+    from menura.domain import campaign_jobs as jobs
+    from menura.domain import consent
+    from tests.e2e import campaign_fixtures as cf
+
+    _settings, services, base = sms_server
+    now = datetime.now(UTC)
+    us, canada = phone(), f"+1416555{random.randint(1000, 9999)}"
+    people = cf.seed_profiles(services.db, account.id, now, [
+        {"phone_number": us, "first_name": "Uma", "sms_consent": consent.SUBSCRIBED},
+        {"phone_number": canada, "first_name": "Cal", "sms_consent": consent.SUBSCRIBED}])
+    list_id = cf.seed_list(services.db, account.id, now, people, "Texters")
+    body = "Hi {{ first_name }}, sale at https://shop.example.com/sale?x=1."
+    campaign_id, _ = cf.seed_campaign(services.db, account.id, now, [list_id], channel="sms", name="Texts",
+                                      sms_body=body, render_options={"add_opt_out_language": True})
+    jobs.send_campaign(services.db, account.id, campaign_id, now)
+    texts = _wait_for_texts(twilio, [us, canada])
+    org = next(iter(texts[us].split(":")))
+    short = f"{base}/t/s/"
+    assert texts[us].startswith(f"{org}: Hi Uma, sale at {short}") and texts[us].endswith(".\nReply STOP to opt out.")
+    first_line, opt_out, info = texts[canada].split("\n")
+    assert first_line.startswith(f"{org}: Hi Cal, sale at {short}") and opt_out == "Reply STOP to opt out."
+    assert info.startswith(f"Info: {base}/t/i/")
+    link = re.search(r"http\S+/t/s/[a-z0-9]+", texts[us]).group(0)
+    assert len(link) < len(short) + 40  # a short link, whatever the destination's length
+    response = httpx.get(link, follow_redirects=False)
+    assert response.status_code == 302
+    target = response.headers["location"]
+    assert target.startswith("https://shop.example.com/sale?x=1&_kx=")
+    [clicked] = events_of(services.db, account.id, "Clicked SMS", people[0])
+    assert clicked["$campaign"] == campaign_id and clicked["URL"].startswith("https://shop.example.com/sale?x=1")
+    assert httpx.get(link[:-2] + ("aa" if not link.endswith("aa") else "bb")).status_code == 404  # tampered
+    page = httpx.get(info.removeprefix("Info: "))
+    assert page.status_code == 200 and org in page.text
+    assert events_of(services.db, account.id, "Clicked SMS", people[1]) == []  # the info link is no click
+    assert httpx.get(f"{base}/t/i/forged.token").status_code == 404
+
+    # shorten_links off (and no prefix): the link as written, not tracked.
+    plain = cf.seed_profiles(services.db, account.id, now, [
+        {"phone_number": phone(), "first_name": "Pat", "sms_consent": consent.SUBSCRIBED}])
+    second, _ = cf.seed_campaign(services.db, account.id, now, [cf.seed_list(services.db, account.id, now, plain)],
+                                 channel="sms", name="Plain", sms_body=body,
+                                 render_options={"shorten_links": False, "add_org_prefix": False})
+    jobs.send_campaign(services.db, account.id, second, now)
+    number = profile_row(services.db, account.id, plain[0]).phone_number
+    text = _wait_for_texts(twilio, [number])[number]
+    assert text == "Hi Pat, sale at https://shop.example.com/sale?x=1."
+
+
+def _wait_for_texts(twilio, numbers: list[str], timeout: float = 30.0) -> dict[str, str]:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        found = {r["form"]["To"][0]: r["form"]["Body"][0] for r in list(twilio.requests) if r["form"].get("To")}
+        if all(n in found for n in numbers):
+            return {n: found[n] for n in numbers}
+        time.sleep(0.05)
+    raise AssertionError(f"no SMS to {numbers}")

@@ -246,3 +246,43 @@ def test_per_domain_rate_limit(server, account, relay):
         slow_time = time.perf_counter() - started
     assert {r.status for r in results} == {"sent"}
     assert slow_time >= 0.45 and slow_time > fast_time  # 6 messages at 10/s: at least 0.5 s of spacing
+
+
+def test_cc_and_bcc_copies(server, account, relay):
+    """Each recipient's own message also goes to the Cc and Bcc addresses in the same SMTP transaction:
+    Cc is a visible header, Bcc only an envelope recipient. A refused copy does not bounce the
+    recipient; a deferred message keeps its copies for the retry."""
+    port = free_port()
+    ctx = relay(f"smtp://127.0.0.1:{port}")
+    people = recipients(server, account, 2)
+    copies = {"cc": "manager@shop.example.com", "bcc": "archive@shop.example.com"}
+    with smtp_sink(port) as sink:
+        results = delivery.send_emails(server.db, jobs(account, people, "copies", cc=(copies["cc"],),
+                                                       bcc=(copies["bcc"],)), context=ctx)
+    assert [r.status for r in results] == ["sent", "sent"]
+    assert len(sink.messages) == 2
+    for pid, email in people:
+        [received] = sink.to(email)
+        assert received.rcpt_tos == [email, copies["cc"], copies["bcc"]]
+        parsed = message_from_bytes(received.data, policy=policy.default)
+        assert parsed["To"] == email and parsed["Cc"] == copies["cc"]
+        assert parsed["Bcc"] is None and copies["bcc"].encode() not in received.data
+        [event] = events_of(server.db, account.id, "Received Email", pid)
+        assert not any(key.startswith("_menura") for key in event)
+
+    # The relay refuses the Bcc copy: the recipient still has the message (and the Cc copy).
+    refuse = SmtpSink(reply_for=lambda rcpt: "550 5.1.1 no such user" if rcpt.startswith("archive@") else None)
+    person = recipients(server, account, 1)
+    with smtp_sink(port, refuse) as sink:
+        [result] = delivery.send_emails(server.db, jobs(account, person, "refused-copy", cc=(copies["cc"],),
+                                                        bcc=(copies["bcc"],)), context=ctx)
+    assert result.status == "sent" and sink.messages[0].rcpt_tos == [person[0][1], copies["cc"]]
+
+    # Relay down: the deferred message is sent later from its stored bytes, with its copies.
+    later = recipients(server, account, 1)
+    [deferred] = delivery.send_emails(server.db, jobs(account, later, "copies-later", bcc=(copies["bcc"],)),
+                                      context=ctx)
+    assert deferred.status == "deferred"
+    with smtp_sink(port) as sink:
+        wait_for(lambda: statuses(server, [deferred.delivery_id])[deferred.delivery_id] == "sent", timeout=30)
+        assert [m.rcpt_tos for m in sink.messages] == [[later[0][1], copies["bcc"]]]

@@ -204,8 +204,11 @@ def test_report_requests_are_checked():
     assert reports.check_group_by(None) == ["campaign_id", "campaign_message_id", "send_channel"]
     with pytest.raises(ApiError):
         reports.check_group_by(["campaign_id"])
-    with pytest.raises(ApiError):
-        reports.check_group_by(["campaign_id", "campaign_message_id", "group"])
+    assert reports.check_group_by(["campaign_id", "campaign_message_id", "group", "group_name"]) == [
+        "campaign_id", "campaign_message_id", "group", "group_name"]
+    with pytest.raises(ApiError) as bad:
+        reports.check_group_by(["campaign_id", "campaign_message_id", "audience"])
+    assert bad.value.pointer == "/data/attributes/group_by/2"
     conditions = reports.parse_filter("equals(send_channel,'email'),contains-all(tag_id,['a','b'])")
     assert [c.field for c in conditions] == ["send_channel", "tag_id"]
     for bad in ("or(equals(send_channel,'email'),equals(send_channel,'sms'))",

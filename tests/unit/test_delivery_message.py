@@ -207,3 +207,15 @@ def test_fast_text_part_matches_the_parser_based_one(html):
         return [" ".join(line.split()) for line in text.split("\n")]
 
     assert lines(fast(html)) == lines(reference(html))
+
+
+def test_cc_is_a_header_and_bcc_only_an_envelope_recipient():
+    message = OutgoingEmail(subject="Hi", from_email="shop@example.com", html="<p>x</p>",
+                            cc=("boss@example.com",), bcc=("archive@example.com", "zoe@example.org"))
+    built = build(message)
+    parsed = email.message_from_bytes(built.raw, policy=policy.default)
+    assert parsed["Cc"] == "boss@example.com" and parsed["Bcc"] is None
+    assert b"archive@example.com" not in built.raw
+    # The recipient is never their own copy.
+    assert built.copies == ("boss@example.com", "archive@example.com")
+    assert build().copies == ()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from menura.api import (
     accounts,
     admin,
+    campaign_sms_pages,
     campaigns,
     client_events,
     client_profiles,
@@ -36,7 +37,8 @@ CATEGORIES += [events.api, metrics.api, client_events.api]
 CATEGORIES += [lists.api, profile_jobs.api, client_subscriptions.api, subscription_pages.api]
 CATEGORIES += [profiles.api, data_privacy.api, client_profiles.api]
 CATEGORIES += [segments.api, reporting_segments.api]
-CATEGORIES += [tracking_settings.api, tracking_pages.api, delivery_webhooks.api, outbox_pages.api]
+CATEGORIES += [tracking_settings.api, tracking_pages.api, campaign_sms_pages.api, delivery_webhooks.api,
+               outbox_pages.api]
 CATEGORIES += [campaigns.api, reporting_campaigns.api]
 
 

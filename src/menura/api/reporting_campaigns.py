@@ -52,7 +52,10 @@ def query_campaign_values(ctx: Ctx) -> dict[str, Any]:
         zone = timeframes.zone_of(account.timezone if account is not None else None)
         frame = timeframes.resolve_timeframe(attributes["timeframe"], ctx.now(), zone)
         metric_id = reports.check_conversion_metric(conn, ctx.account_id, attributes["conversion_metric_id"])
-        results = reports.values_report(conn, ctx.account_id, frame, statistics, group_by, metric_id, conditions)
+        # Operators set what a credit costs them (settings.sms_credit_price); without it spend is 0.
+        price = ctx.services.settings.sms_credit_price
+        results = reports.values_report(conn, ctx.account_id, frame, statistics, group_by, metric_id, conditions,
+                                        credit_price=price)
     campaign_ids = list(dict.fromkeys(r["groupings"]["campaign_id"] for r in results))
     return {"data": {"type": REPORT_TYPE, "attributes": {"results": results},
                      "relationships": {"campaigns": {"data": [identifier("campaign", cid) for cid in campaign_ids]}}},

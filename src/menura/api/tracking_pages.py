@@ -22,7 +22,7 @@ api = Category("Tracking pages")
 FORM = ("application/x-www-form-urlencoded", "multipart/form-data", "text/plain")
 # The smallest transparent GIF.
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
-_NO_CACHE = {"Cache-Control": "no-store, no-cache, must-revalidate, private", "Pragma": "no-cache"}
+NO_CACHE = {"Cache-Control": "no-store, no-cache, must-revalidate, private", "Pragma": "no-cache"}
 
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -36,7 +36,7 @@ fieldset{{border:1px solid #ddd;margin:1rem 0;padding:.5rem 1rem}}</style>
 
 def page(status: int, title: str, body_html: str) -> Reply:
     text = _PAGE.format(title=html.escape(title), body=body_html)
-    return Reply(status, raw=text.encode(), media_type="text/html; charset=utf-8", headers=dict(_NO_CACHE))
+    return Reply(status, raw=text.encode(), media_type="text/html; charset=utf-8", headers=dict(NO_CACHE))
 
 
 def _expired() -> Reply:
@@ -73,7 +73,7 @@ def open_pixel(ctx: Ctx) -> Reply:
     if found is not None and found[0].channel == "email":
         with ctx.db.write() as conn:
             outcomes.record_open(conn, found[0], ctx.now())
-    return Reply(200, raw=PIXEL, media_type="image/gif", headers=dict(_NO_CACHE))
+    return Reply(200, raw=PIXEL, media_type="image/gif", headers=dict(NO_CACHE))
 
 
 @api.get("/t/c/{token}", "tracking_click", auth="none")
@@ -88,7 +88,7 @@ def click(ctx: Ctx) -> Reply:
     if row.profile_id:
         # Klaviyo's `_kx` identifies the visitor to onsite tracking on the destination site.
         url = add_query_params(url, [("_kx", kx_token(ctx.services.secret, row.account_id, row.profile_id))])
-    return Reply(302, headers={"Location": url, **_NO_CACHE})
+    return Reply(302, headers={"Location": url, **NO_CACHE})
 
 
 def _unsubscribe_form(token: str) -> str:
@@ -116,7 +116,7 @@ def unsubscribe(ctx: Ctx) -> Reply:
     with ctx.db.write() as conn:
         outcomes.unsubscribe(conn, row, now=ctx.now(), method_detail="one-click" if one_click else "unsubscribe page")
     if one_click:
-        return Reply(200, raw=b"", media_type="text/plain", headers=dict(_NO_CACHE))
+        return Reply(200, raw=b"", media_type="text/plain", headers=dict(NO_CACHE))
     channel = "text messages" if row.channel == "sms" else "marketing email"
     return page(200, "You are unsubscribed", f"<p>You will no longer receive {channel} from us.</p>")
 

@@ -16,6 +16,9 @@ import dkim
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
 
+# Copied rather than made anew (with OpenSSL 3, making a hash object takes a process-wide lock).
+_SHA256 = hashlib.sha256()
+
 # Headers worth protecting; those absent from a message are simply not listed.
 SIGNED_HEADERS: tuple[str, ...] = (
     "from", "to", "subject", "date", "message-id", "reply-to", "mime-version", "content-type",
@@ -51,7 +54,9 @@ class DkimSigner:
         include_headers = tuple(h.encode() for h in include if h.encode() in present)
         if b"from" not in include_headers:
             raise ValueError("a DKIM signature must cover the From header")
-        body_hash = base64.b64encode(hashlib.sha256(self._policy.canonicalize_body(body)).digest())
+        body_hasher = _SHA256.copy()
+        body_hasher.update(self._policy.canonicalize_body(body))
+        body_hash = base64.b64encode(body_hasher.digest())
         fields = [
             (b"v", b"1"), (b"a", b"rsa-sha256"), (b"c", self._policy.to_c_value()), (b"d", self.domain),
             (b"i", b"@" + self.domain), (b"q", b"dns/txt"), (b"s", self.selector),
@@ -63,7 +68,7 @@ class DkimSigner:
         name = b"DKIM-Signature"
         value = dkim.fold(b"; ".join(b"=".join(f) for f in fields), namelen=len(name), linesep=b"\r\n")
         value = dkim.RE_BTAG.sub(b"\\1", value)
-        hasher = hashlib.sha256()
+        hasher = _SHA256.copy()
         dkim.hash_headers(hasher, self._policy, self._policy.canonicalize_headers(headers), include_headers,
                           (name, b" " + value), dict(fields))
         signature = self._key.sign(hasher.digest(), padding.PKCS1v15(), utils.Prehashed(hashes.SHA256()))

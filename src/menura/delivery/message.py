@@ -63,6 +63,9 @@ class OutgoingEmail:
     preview_text: str = ""
     reply_to: str | None = None
     to_name: str = ""
+    # Copies of this recipient's message: Cc is a header and an envelope recipient, Bcc only the latter.
+    cc: tuple[str, ...] = ()
+    bcc: tuple[str, ...] = ()
     tracking: TrackingOptions = field(default_factory=TrackingOptions)
     utm: UtmContext | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
@@ -77,6 +80,7 @@ class BuiltEmail:
     html: str  # the tracked HTML without the open pixel: what the web view shows
     message_id: str  # the Message-ID header, with its angle brackets
     mail_from: str  # the envelope sender (VERP bounce address)
+    copies: tuple[str, ...] = ()  # envelope recipients besides the profile: the Cc and Bcc addresses
 
 
 @dataclass(frozen=True)
@@ -225,6 +229,8 @@ def build_email(message: OutgoingEmail, *, to: str, env: BuildEnv) -> BuiltEmail
         _header("Date", format_datetime(env.now)),
         _header("Message-ID", message_id),
     ]
+    if message.cc:
+        headers.append(_header("Cc", ", ".join(message.cc)))
     if message.reply_to:
         headers.append(_header("Reply-To", message.reply_to))
     if message.marketing:
@@ -249,4 +255,5 @@ def build_email(message: OutgoingEmail, *, to: str, env: BuildEnv) -> BuiltEmail
     ])
     if env.dkim is not None:
         raw = env.dkim.sign(raw, timestamp=int(env.now.timestamp()))
-    return BuiltEmail(raw=raw, html=html, message_id=message_id, mail_from=mail_from)
+    copies = tuple(dict.fromkeys(a for a in (*message.cc, *message.bcc) if a.lower() != to.lower()))
+    return BuiltEmail(raw=raw, html=html, message_id=message_id, mail_from=mail_from, copies=copies)

@@ -46,8 +46,15 @@ MAX_CONSECUTIVE_SOFT_BOUNCES = 7
 SERVICE = "klaviyo"  # Klaviyo's own metrics belong to the "klaviyo" integration
 
 
+# Attribution keys with this prefix are delivery's own notes on the message (its Cc/Bcc copies, the
+# list or segment a campaign reached the profile through): kept on the message, not put on events.
+INTERNAL_PREFIX = "_menura_"
+COPIES = INTERNAL_PREFIX + "copies"
+GROUP = INTERNAL_PREFIX + "group"
+
+
 def properties(row: Row[Any], extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    props = dict(row.attribution or {})
+    props = {k: v for k, v in (row.attribution or {}).items() if not k.startswith(INTERNAL_PREFIX)}
     if row.channel == "email":
         props.setdefault("Email Domain", row.to_address.rpartition("@")[2].lower())
         if row.subject:

@@ -144,13 +144,24 @@ def _row_values(plan: _Planned, ctx: DeliveryContext, now: datetime, transport: 
         "profile_id": job.profile_id, "to_address": job.to, "from_address": job.message.from_email,
         "mail_from": built.mail_from if built else None, "subject": job.message.subject,
         "marketing": job.message.marketing, "status": plan.status, "transport": transport,
-        "message_id": built.message_id if built else None, "attribution": dict(job.attribution),
+        "message_id": built.message_id if built else None, "attribution": _attribution(job, built),
         "html_z": compress(built.html) if built else None,
         # Kept while the message may need another attempt, and for good in the outbox.
         "raw_z": compress(built.raw) if built and plan.status in (CAPTURED, QUEUED) else None,
         "attempts": 0, "last_error": plan.detail or None, "next_attempt_at": None,
         "created": now, "updated": now, "sent_at": now if plan.status == CAPTURED else None,
     }
+
+
+def _attribution(job: EmailJob, built: BuiltEmail | None) -> dict[str, Any]:
+    attribution = dict(job.attribution)
+    if built is not None and built.copies:
+        attribution[outcomes.COPIES] = list(built.copies)  # a retry from the stored bytes needs them
+    return attribution
+
+
+def _copies(row: Row[Any]) -> tuple[str, ...]:
+    return tuple(a for a in (row.attribution or {}).get(outcomes.COPIES, ()) if _ADDRESS.fullmatch(a))
 
 
 def _plan(conn: Connection, jobs: Sequence[EmailJob]) -> list[_Planned]:
@@ -314,7 +325,7 @@ def send_emails(db: Any, jobs: Sequence[EmailJob], *, ctx: DeliveryContext,
             capture(conn, list(store.messages_by_ids(conn, captured).values()), now)
     if to_send:
         assert transport is not None
-        sent = transport.send_many([Envelope(p.built.mail_from, p.job.to, p.built.raw)
+        sent = transport.send_many([Envelope(p.built.mail_from, p.job.to, p.built.raw, p.built.copies)
                                     for p in to_send if p.built is not None])
         with db.write() as conn:
             rows = store.messages_by_ids(conn, [p.delivery_id for p in to_send])
@@ -387,7 +398,7 @@ def deliver_stored(db: Any, delivery_id: str, *, ctx: DeliveryContext, complete:
                 complete(conn)
             return DeliveryResult(row.id, CAPTURED)
         store.update_message(conn, row.id, {"status": SENDING, "updated": now})
-    outcome = transport.send(Envelope(row.mail_from or "", row.to_address, raw))
+    outcome = transport.send(Envelope(row.mail_from or "", row.to_address, raw, _copies(row)))
     with db.write() as conn:
         current = store.get_message_for_update(conn, delivery_id)
         if current is None:

@@ -76,6 +76,9 @@ class OutgoingSms:
     tracking: TrackingOptions = field(default_factory=TrackingOptions)
     utm: UtmContext | None = None
     marketing: bool = True
+    # Links: None sends each through a signed click redirect; True through a short tracked link
+    # (Klaviyo's `shorten_links`); False leaves them as written (UTM parameters only, no click tracking).
+    shorten_links: bool | None = None
 
 
 @dataclass(frozen=True)

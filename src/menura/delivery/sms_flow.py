@@ -69,8 +69,16 @@ class InboundResult:
     duplicate: bool = False
 
 
-def _payload(body: str, from_number: str, media_urls: list[str]) -> bytes:
-    return compress(msgspec.json.encode({"body": body, "from": from_number, "media": media_urls}))
+def _payload(body: str, from_number: str, media_urls: list[str], links: list[str]) -> bytes:
+    data: dict[str, Any] = {"body": body, "from": from_number, "media": media_urls}
+    if links:
+        data["links"] = links  # where the body's short links go, in order
+    return compress(msgspec.json.encode(data))
+
+
+def load_payload(row: Row[Any]) -> dict[str, Any]:
+    """What was sent in an SMS: body, from number, media URLs and the short links' destinations."""
+    return _load(row)
 
 
 def _load(row: Row[Any]) -> dict[str, Any]:
@@ -79,34 +87,45 @@ def _load(row: Row[Any]) -> dict[str, Any]:
 
 
 def tracked_body(conn: Connection, message: OutgoingSms, *, account_id: str, profile_id: str | None,
-                 links: tracking.RecipientLinks) -> str:
-    """Links get the UTM parameters and, unless click tracking is off, a signed click redirect."""
+                 links: tracking.RecipientLinks) -> tuple[str, list[str]]:
+    """The body to send, and the destinations of its short links. Links get the UTM parameters and,
+    unless click tracking is off or `shorten_links` is False, a tracked redirect: a signed click link,
+    or with `shorten_links` a short link whose destination is kept with the message."""
     context = message.utm or utm_rules.UtmContext(message_type="sms", profile_id=profile_id)
     params: list[utm_rules.ParamSpec] = []
     if message.tracking.add_tracking_params is not False:
         setting = utm_rules.get_setting(conn, account_id)
         params = utm_rules.message_params(setting, context, add=message.tracking.add_tracking_params,
                                           custom=message.tracking.custom_tracking_params)
-    clicks = message.tracking.is_tracking_clicks is not False
+    clicks = message.tracking.is_tracking_clicks is not False and message.shorten_links is not False
+    destinations: list[str] = []
+    own_prefix = links.base_url + "/t/"
 
     def replace(match: Any) -> str:
         url = match.group(0).rstrip(".,;:!?)")
         tail = match.group(0)[len(url):]
+        if url.startswith(own_prefix):
+            return match.group(0)  # our own pages (the company info link): not a link of the message
         url = add_query_params(url, utm_rules.param_values(params, context, None))
-        return (links.click(url) if clicks else url) + tail
+        if not clicks:
+            return url + tail
+        if message.shorten_links:
+            destinations.append(url)
+            return links.short_click(len(destinations) - 1) + tail
+        return links.click(url) + tail
 
-    return URL_IN_TEXT.sub(replace, message.body)
+    return URL_IN_TEXT.sub(replace, message.body), destinations
 
 
 def _row(delivery_id: str, account_id: str, profile_id: str | None, to: str, from_number: str, send_key: str,
-         message: OutgoingSms, body: str, attribution: Mapping[str, Any], status: str, transport: str,
-         now: datetime, detail: str = "") -> dict[str, Any]:
+         message: OutgoingSms, body: tuple[str, list[str]], attribution: Mapping[str, Any], status: str,
+         transport: str, now: datetime, detail: str = "") -> dict[str, Any]:
     return {
         "id": delivery_id, "account_id": account_id, "channel": "sms", "send_key": send_key,
         "profile_id": profile_id, "to_address": to, "from_address": from_number, "mail_from": None,
         "subject": None, "marketing": message.marketing, "status": status, "transport": transport,
         "message_id": None, "attribution": dict(attribution), "html_z": None,
-        "raw_z": _payload(body, from_number, list(message.media_urls)), "attempts": 0,
+        "raw_z": _payload(body[0], from_number, list(message.media_urls), body[1]), "attempts": 0,
         "last_error": detail or None, "next_attempt_at": None, "created": now, "updated": now,
         "sent_at": now if status == CAPTURED else None,
     }

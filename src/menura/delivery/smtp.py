@@ -35,6 +35,8 @@ class Envelope:
     mail_from: str
     rcpt: str
     data: bytes
+    # Cc/Bcc recipients of the same bytes. The outcome is the profile's (`rcpt`): a refused copy is logged.
+    copies: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -178,10 +180,11 @@ class SmtpTransport:
                     self._down_until = time.monotonic() + CIRCUIT_SECONDS
                     return SendOutcome(RELAY_DOWN, detail=f"cannot connect to the relay: {exc}")
                 try:
-                    errors, response = await client.sendmail(envelope.mail_from, [envelope.rcpt], envelope.data)
+                    errors, response = await client.sendmail(envelope.mail_from, [envelope.rcpt, *envelope.copies],
+                                                             envelope.data)
                 except aiosmtplib.SMTPRecipientsRefused as exc:
                     self._release(client)
-                    refused = exc.recipients[0]
+                    refused = next((r for r in exc.recipients if r.recipient == envelope.rcpt), exc.recipients[0])
                     return classify_reply(refused.code, refused.message)
                 except aiosmtplib.SMTPResponseException as exc:
                     # Sender or data refused: the reply is about this message (421 closes the session).
@@ -196,9 +199,11 @@ class SmtpTransport:
                     self._release(client, keep=False)
                     return SendOutcome(DEFERRED, detail=f"SMTP error: {exc}")
                 self._release(client)
-                if errors:
-                    code, message = next(iter(errors.values()))
+                if envelope.rcpt in errors:
+                    code, message = errors[envelope.rcpt]
                     return classify_reply(code, message)
+                if errors:
+                    log.warning("relay refused copies %s of a message to %s", sorted(errors), envelope.rcpt)
                 return SendOutcome(DELIVERED, 250, response[:500])
         return SendOutcome(RELAY_DOWN, detail="unreachable")  # pragma: no cover
 

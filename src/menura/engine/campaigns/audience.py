@@ -138,3 +138,15 @@ def eligible(conn: Connection, audience: Audience, channel: str, profile_ids: Se
     for pid in list_suppressed(conn, audience, [r.id for r in ok]):
         skipped[pid] = "list_suppressed"
     return [r for r in ok if r.id not in skipped], skipped
+
+
+def groups_of(conn: Connection, audience: Audience, order: Sequence[str], profile_ids: Collection[str]
+              ) -> dict[str, str]:
+    """profile id -> the included list or segment the campaign reaches it through: the first of the
+    campaign's audiences (in the order given) that holds it. Reports group by it."""
+    member_of: dict[str, set[str]] = {}
+    for kind, group_ids in audience.included.items():
+        for pid, groups in store.memberships_among(conn, kind, group_ids, profile_ids).items():
+            member_of.setdefault(pid, set()).update(groups)
+    return {pid: next(g for g in order if g in groups) for pid, groups in member_of.items()
+            if any(g in groups for g in order)}

@@ -34,7 +34,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row
 
-from menura.delivery import EmailJob, delivery_context, recipient_links, send_emails, send_sms
+from menura.delivery import EmailJob, delivery_context, outcomes, recipient_links, send_emails, send_sms
 from menura.delivery.context import DeliveryContext
 from menura.delivery.sending import DeliveryResult
 from menura.delivery.tracking import delivery_id
@@ -81,6 +81,7 @@ class _Batch:
     outcomes: dict[str, dict[str, Any]] = field(default_factory=dict)
     emails: list[tuple[str, EmailJob]] = field(default_factory=list)
     texts: list[tuple[str, str, Any]] = field(default_factory=list)
+    groups: dict[str, str] = field(default_factory=dict)  # profile -> the list or segment it came through
     handed: list[Future[list[tuple[str, DeliveryResult]]]] = field(default_factory=list)
 
 
@@ -101,6 +102,8 @@ class Dispatcher:
         self.delivery: DeliveryContext = delivery_context(ctx.db, clock=ctx.clock)
         self.hand_over = ThreadPoolExecutor(max_workers=HAND_OVER_THREADS, thread_name_prefix="campaign-hand-over")
         self.in_flight: _Batch | None = None
+        # The message's template compiled once per run (not per batch): it cannot change while sending.
+        self.prepared: render.PreparedEmail | None = None
 
     # -- the loop --
 
@@ -265,20 +268,24 @@ class Dispatcher:
                 for pid in recent:
                     batch.outcomes[pid] = _outcome(pid, "skipped", "smart_sending")
                 ok = [p for p in ok if p.id not in recent]
+            batch.groups = audiences.groups_of(conn, send.audience, campaign.included, [p.id for p in ok])
             setup = render.RenderSetup.load(conn, self.account_id, now)
-            prepared = None
-            if campaign.channel == rules.EMAIL and send.template is not None and ok:
+            info_link = self.delivery.links(self.account_id, "").organization_info()
+            prepared = self.prepared
+            if campaign.channel == rules.EMAIL and send.template is not None and ok and prepared is None:
                 try:
-                    prepared = render.PreparedEmail.load(conn, self.account_id, send.template, message.content or {})
+                    prepared = self.prepared = render.PreparedEmail.load(conn, self.account_id, send.template,
+                                                                         message.content or {})
                 except TemplateError as exc:
                     log.warning("campaign %s: the template does not compile: %s", self.campaign_id, exc)
             for profile in ok:
                 try:
                     if campaign.channel == rules.EMAIL:
                         batch.emails.append((profile.id, self._email_job(conn, send, prepared, profile, setup,
-                                                                         prefix)))
+                                                                         prefix, batch.groups.get(profile.id))))
                     else:
-                        sms = render.sms_for(conn, self.account_id, campaign, message, send.template, profile, setup)
+                        sms = render.sms_for(conn, self.account_id, campaign, message, send.template, profile, setup,
+                                             info_link)
                         batch.texts.append((profile.id, profile.phone_number, sms))
                 except (TemplateError, ApiError, _NoTemplate) as exc:
                     log.warning("campaign %s: cannot render for %s: %s", self.campaign_id, profile.id, exc)
@@ -286,13 +293,14 @@ class Dispatcher:
         return batch
 
     def _email_job(self, conn: Connection, send: _Send, prepared: render.PreparedEmail | None, profile: Row[Any],
-                   setup: render.RenderSetup, prefix: str) -> EmailJob:
+                   setup: render.RenderSetup, prefix: str, group: str | None) -> EmailJob:
         if prepared is None:
             raise _NoTemplate("the message has no template that compiles")
         key = prefix + profile.id
         links = recipient_links(conn, account_id=self.account_id, send_key=key, context=self.delivery)
         email = render.email_for(prepared, send.campaign, send.message, profile, setup, links)
-        return EmailJob(self.account_id, profile.id, profile.email, email, key, self._attribution(send, email.subject))
+        return EmailJob(self.account_id, profile.id, profile.email, email, key,
+                        self._attribution(send, email.subject, group))
 
     def _hand_over(self, send: _Send, batch: _Batch, part: slice) -> list[tuple[str, DeliveryResult]]:
         """Runs in a hand-over thread: delivery builds, signs, sends and records part of the batch. The
@@ -303,8 +311,8 @@ class Dispatcher:
             return [(pid, result) for (pid, _), result in zip(emails, results, strict=True)]
         prefix = f"campaign:{send.message.id}:"
         return [(pid, send_sms(self.ctx.db, account_id=self.account_id, profile_id=pid, to=to, message=body,
-                               send_key=prefix + pid, attribution=self._attribution(send, None), context=self.delivery,
-                               now=batch.now))
+                               send_key=prefix + pid, attribution=self._attribution(send, None, batch.groups.get(pid)),
+                               context=self.delivery, now=batch.now))
                 for pid, to, body in batch.texts[part]]
 
     def _record_in_flight(self, send: _Send, waiting: _Batch | None = None) -> str:
@@ -366,11 +374,13 @@ class Dispatcher:
                 with self.ctx.db.write() as conn:
                     self.ctx.checkpoint(conn, {"campaign_id": self.campaign_id, "handing_over": True})
 
-    def _attribution(self, send: _Send, subject: str | None) -> dict[str, Any]:
-        attribution = {"$message": send.message.id, "$campaign": send.campaign.id,
-                       "Campaign Name": send.campaign.name, "$message_interaction": send.message.id}
+    def _attribution(self, send: _Send, subject: str | None, group: str | None) -> dict[str, Any]:
+        attribution: dict[str, Any] = {"$message": send.message.id, "$campaign": send.campaign.id,
+                                       "Campaign Name": send.campaign.name, "$message_interaction": send.message.id}
         if subject:
             attribution["Subject"] = subject
+        if group:
+            attribution[outcomes.GROUP] = group  # kept with the message for reports, not put on events
         return attribution
 
     # -- finishing --

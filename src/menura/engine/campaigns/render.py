@@ -13,12 +13,15 @@ from typing import Any
 from sqlalchemy import Connection, Row
 
 from menura.delivery import OutgoingEmail, OutgoingSms, TrackingOptions, UtmContext
+from menura.delivery.sms_links import needs_info_link
 from menura.domain import templates as template_rules
+from menura.domain.campaigns import RENDER_OPTION_DEFAULTS
 from menura.store import templates as template_store
 from menura.store import web_feeds as feed_store
 from menura.templating import CompiledTemplate, RenderEnv, compile_template, hybrid
 
 OPT_OUT_LANGUAGE = "Reply STOP to opt out."
+INFO_LINK_LABEL = "Info:"
 _FEED_REF = re.compile(r"\bfeeds\.([A-Za-z][A-Za-z0-9_]*)")
 
 
@@ -96,6 +99,12 @@ class PreparedEmail:
                    feed_store.feed_contents(conn, account_id, names))
 
 
+def _render(template: CompiledTemplate, context: Mapping[str, Any], env: RenderEnv) -> str:
+    # Text without "{" holds no tag, variable or comment: it renders as itself (a subject or preview
+    # text often does), without a render per recipient.
+    return template.source if "{" not in template.source else template.render(context, env)
+
+
 def email_for(prepared: PreparedEmail, campaign: Row[Any], message: Row[Any], profile: Row[Any],
               setup: RenderSetup, links: Mapping[str, str]) -> OutgoingEmail:
     """Raises TemplateError when the message cannot be rendered for this profile."""
@@ -106,29 +115,36 @@ def email_for(prepared: PreparedEmail, campaign: Row[Any], message: Row[Any], pr
         context["feeds"] = prepared.feeds
     context.update(template_rules.profile_context(profile_dict(profile)))
     html = prepared.html.render(context, env)
-    subject = prepared.subject.render(context, env)
+    subject = _render(prepared.subject, context, env)
     # No text template: delivery writes the text part from the final (tracked) HTML.
     text = prepared.text.render(context, env) if prepared.text is not None else None
-    preview = prepared.preview.render(context, env) if prepared.preview is not None else ""
+    preview = _render(prepared.preview, context, env) if prepared.preview is not None else ""
     from_email = content.get("from_email") or setup.organization.get("email") or ""
     from_label = content.get("from_label") or setup.organization.get("name") or ""
     name = " ".join(part for part in (profile.first_name, profile.last_name) if part)
+    cc, bcc = content.get("cc_email"), content.get("bcc_email")
     return OutgoingEmail(subject=subject, from_email=from_email, html=html, from_label=from_label, text=text,
                          preview_text=preview, reply_to=content.get("reply_to_email") or None, to_name=name,
+                         cc=(cc,) if cc else (), bcc=(bcc,) if bcc else (),
                          tracking=_tracking(campaign), utm=_utm(campaign, "email", setup, profile, subject))
 
 
 def sms_for(conn: Connection, account_id: str, campaign: Row[Any], message: Row[Any], template: Row[Any] | None,
-            profile: Row[Any], setup: RenderSetup) -> OutgoingSms:
+            profile: Row[Any], setup: RenderSetup, info_link: str | None = None) -> OutgoingSms:
+    """The SMS with Klaviyo's render options: the organization prefix before the body, opt-out language
+    after it, the company info link last for recipients in a country that requires it, and links as
+    short tracked links (or as written, untracked, when `shorten_links` is off)."""
     content = message.content or {}
-    options = message.render_options or {}
+    options = {**RENDER_OPTION_DEFAULTS, **{k: v for k, v in (message.render_options or {}).items() if v is not None}}
     context = {"organization": setup.organization, **template_rules.profile_context(profile_dict(profile))}
     source = content.get("body") or (template.text if template is not None else None) or ""
     body = _render_text(source, context, setup.env).strip()
-    if options.get("add_org_prefix", True) and setup.organization.get("name"):
+    if options["add_org_prefix"] and setup.organization.get("name"):
         body = f"{setup.organization['name']}: {body}"
-    if options.get("add_opt_out_language", False):
+    if options["add_opt_out_language"]:
         body = f"{body}\n{OPT_OUT_LANGUAGE}"
+    if options["add_info_link"] and info_link and needs_info_link(profile.phone_number):
+        body = f"{body}\n{INFO_LINK_LABEL} {info_link}"
     media = [content["media_url"]] if content.get("media_url") else []
     return OutgoingSms(body=body, media_urls=media, tracking=_tracking(campaign),
-                       utm=_utm(campaign, "sms", setup, profile, None))
+                       utm=_utm(campaign, "sms", setup, profile, None), shorten_links=bool(options["shorten_links"]))

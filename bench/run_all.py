@@ -16,6 +16,8 @@ from bench.common import print_table
 
 # Small sizes per workload; a script not listed runs with its own `--size` default.
 SMALL_SIZES = {"p1_bulk_ingest": "20000", "p2_single_ingest": "3", "profile_import": "10000"}
+# Extra arguments for a small run.
+SMALL_ARGS = {"p2_single_ingest": ["--rounds", "1"]}
 # Workloads outside the guide's P<N> table, named by what they measure.
 EXTRA_WORKLOADS = ["profile_import"]
 
@@ -39,7 +41,7 @@ def main() -> None:
         print(f"== {name}", flush=True)
         argv = []
         if name in SMALL_SIZES:
-            argv += ["--size", SMALL_SIZES[name]]
+            argv += ["--size", SMALL_SIZES[name], *SMALL_ARGS.get(name, [])]
         if args.database_url:
             argv += ["--database-url", args.database_url]
         try:

@@ -128,7 +128,7 @@ class LoggedIntake(msgspec.Struct, array_like=True, frozen=True):
 
     account_id: str
     event_count: int
-    entries: bytes  # encode_entries(...)
+    entries: list[IntakeEntry]
     job_id: str | None = None  # a bulk request's job, recorded by the drain with its outcome
     received: int = 0  # unix microseconds
 
@@ -156,7 +156,7 @@ def log_accepted(db: Any, account_id: str, entries: Sequence[IntakeEntry], *, re
             writer = _log_writers.setdefault(db.sqlite_path, intake_log.IntakeLogWriter(log_directory(db)))
     if writer is None:
         return False
-    record = LoggedIntake(account_id, sum(len(e.events) for e in entries), encode_entries(entries), job_id,
+    record = LoggedIntake(account_id, sum(len(e.events) for e in entries), list(entries), job_id,
                           int(received.timestamp() * 1_000_000))
     try:
         writer.append(_logged_encoder.encode(record))

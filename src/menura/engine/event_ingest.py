@@ -80,7 +80,8 @@ def drain_batch(db: Any, generation: int, now: datetime,
         rows = store.take_staged(conn, up_to_generation=generation, max_events=BATCH_EVENTS)
         if not rows:
             return 0
-        count = _expand(conn, rows, now, careful=careful)
+        count = _expand(conn, [(row, event_intake.decode_entries(row.payload)) for row in rows], now,
+                        careful=careful)
         store.delete_staged(conn, [row.id for row in rows])
         if on_commit is not None:
             on_commit(conn)
@@ -101,17 +102,18 @@ def _in_transaction(db: Any, expand: Callable[[Connection, bool], int]) -> int:
             return expand(conn, True)
 
 
-def _expand(conn: Connection, rows: Sequence[Any], now: datetime, *, careful: bool) -> int:
-    """Record the entries of staged rows (`account_id`, `payload`, `job_id`); finish their bulk jobs."""
+def _expand(conn: Connection, staged: Sequence[tuple[Any, list[IntakeEntry]]], now: datetime, *,
+            careful: bool) -> int:
+    """Record the entries of staged rows (`account_id`, `job_id`); finish their bulk jobs."""
     by_account: dict[str, list[tuple[Any, IntakeEntry]]] = defaultdict(list)
-    for row in rows:
-        for entry in event_intake.decode_entries(row.payload):
+    for row, entries in staged:
+        for entry in entries:
             by_account[row.account_id].append((row, entry))
     outcomes: dict[str, JobOutcome] = defaultdict(JobOutcome)
     total = 0
     for account_id, items in by_account.items():
         total += _record_account(conn, account_id, items, now, outcomes, careful=careful)
-    for row in rows:
+    for row, _entries in staged:
         if row.job_id is not None:
             outcome = outcomes[row.job_id]
             store.finish_bulk_job(conn, row.job_id, completed=outcome.completed, failed=outcome.failed,
@@ -127,7 +129,6 @@ class _LoggedRow:
     """An intake log record in the shape of a staging row."""
 
     account_id: str
-    payload: bytes
     job_id: str | None
     event_count: int
     received: datetime
@@ -150,7 +151,7 @@ def _expand_logged(conn: Connection, directory: Path, now: datetime, careful: bo
     """One batch of records (about BATCH_EVENTS events) from the segments, oldest first, and the
     new offsets, in one transaction: a record is expanded exactly once."""
     offsets = store.intake_log_offsets_for_update(conn)
-    rows: list[_LoggedRow] = []
+    rows: list[tuple[_LoggedRow, list[IntakeEntry]]] = []
     moved: dict[str, int] = {}
     events = 0
     for segment in intake_log.segments(directory):
@@ -162,13 +163,13 @@ def _expand_logged(conn: Connection, directory: Path, now: datetime, careful: bo
             logged = event_intake.decode_logged(record.payload)
             if rows and events + logged.event_count > BATCH_EVENTS:
                 break
-            rows.append(_LoggedRow(logged.account_id, logged.entries, logged.job_id, logged.event_count,
-                                   datetime.fromtimestamp(logged.received / 1_000_000, UTC)))
+            rows.append((_LoggedRow(logged.account_id, logged.job_id, logged.event_count,
+                                    datetime.fromtimestamp(logged.received / 1_000_000, UTC)), logged.entries))
             events += logged.event_count
             moved[segment] = record.end
     if not rows:
         return 0
-    for row in rows:
+    for row, _entries in rows:
         if row.job_id is not None:  # the job row a database-staged bulk request gets when accepted
             event_intake.create_bulk_job(conn, account_id=row.account_id, job_id=row.job_id,
                                          total=row.event_count, now=row.received)

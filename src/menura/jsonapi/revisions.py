@@ -30,8 +30,21 @@ DEFAULT_REVISION = "2026-07-15"
 _FORMAT = re.compile(r"^(\d{4}-\d{2}-\d{2})(\.[a-z0-9]+)?$")
 
 
+_parsed: dict[str, str] = {}  # accepted header values -> their revision (few distinct ones)
+
+
 def parse_revision(header: str | None) -> str:
     """Return the revision date a request asked for, or raise the 400 Klaviyo answers."""
+    known = _parsed.get(header) if header is not None else None
+    if known is not None:
+        return known
+    date = _parse_revision(header)
+    if len(_parsed) < 1000:
+        _parsed[header] = date  # type: ignore[index]
+    return date
+
+
+def _parse_revision(header: str | None) -> str:
     if header is None or not header.strip():
         raise ApiError(400, "revision_header_missing", "Missing revision header.",
                        "The 'revision' header is required. Use a date such as "

@@ -135,7 +135,7 @@ class LoggedIntake(msgspec.Struct, array_like=True, frozen=True):
 
 _logged_encoder = msgspec.msgpack.Encoder()
 _logged_decoder = msgspec.msgpack.Decoder(LoggedIntake)
-# Per database file: its intake directory and this process's writer (None: no intake log).
+# This process's intake log writer per SQLite database file (no file, no log: the None entry).
 _log_writers: dict[str | None, intake_log.IntakeLogWriter | None] = {None: None}
 
 
@@ -153,7 +153,8 @@ def log_accepted(db: Any, account_id: str, entries: Sequence[IntakeEntry], *, re
         writer = _log_writers[db.sqlite_path]
     except KeyError:
         with _writers_lock:
-            writer = _log_writers.setdefault(db.sqlite_path, intake_log.IntakeLogWriter(log_directory(db)))
+            directory = intake_log.log_directory(db.sqlite_path)
+            writer = _log_writers.setdefault(db.sqlite_path, intake_log.IntakeLogWriter(directory))
     if writer is None:
         return False
     record = LoggedIntake(account_id, sum(len(e.events) for e in entries), list(entries), job_id,

@@ -10,6 +10,7 @@ from openapi_client.exceptions import ApiException
 
 from tests.conftest import REVISION, sdk_for
 from tests.e2e import campaign_fixtures as cf
+from tests.e2e.paging import walk
 from tests.spec import assert_matches_spec
 
 EMAIL = "equals(messages.channel,'email')"
@@ -82,7 +83,7 @@ def test_listing_filters_sorts_pages_includes_and_fields(sdk, http):
     assert err["source"] == {"parameter": "filter"}
     error_of(http.get("/api/campaigns", params={"filter": "equals(status,'Draft')"}), 400, "get_campaigns")
 
-    everything = cf_walk(http, {"filter": EMAIL, "page[size]": "2"})
+    everything = walk(http, "/api/campaigns", {"filter": EMAIL, "page[size]": "2"})
     assert [c["id"] for c in everything] == ids  # default order: by id (ULIDs: creation order)
     sms = http.get("/api/campaigns", params={"filter": "equals(messages.channel,'sms')"}).json()
     assert [c["id"] for c in sms["data"]] == [sms_id]
@@ -100,7 +101,7 @@ def test_listing_filters_sorts_pages_includes_and_fields(sdk, http):
 
     desc = http.get("/api/campaigns", params={"filter": EMAIL, "sort": "-name"}).json()
     assert [c["attributes"]["name"] for c in desc["data"]] == [f"Camp {i}" for i in reversed(range(5))]
-    scheduled = cf_walk(http, {"filter": EMAIL, "sort": "-scheduled_at", "page[size]": "2"})
+    scheduled = walk(http, "/api/campaigns", {"filter": EMAIL, "sort": "-scheduled_at", "page[size]": "2"})
     assert len(scheduled) == 5
     error_of(http.get("/api/campaigns", params={"filter": EMAIL, "sort": "status"}), 400, "get_campaigns")
 
@@ -126,18 +127,6 @@ def test_listing_filters_sorts_pages_includes_and_fields(sdk, http):
     error_of(http.get("/api/campaigns", params={"filter": EMAIL, "include": "template"}), 400, "get_campaigns")
     error_of(http.get("/api/campaigns", params={"filter": EMAIL, "fields[campaign]": "bogus"}), 400,
              "get_campaigns")
-
-
-def cf_walk(http: httpx.Client, params: dict) -> list[dict]:
-    seen: list[dict] = []
-    response = http.get("/api/campaigns", params=params)
-    while True:
-        assert response.status_code == 200, response.text
-        body = response.json()
-        seen += body["data"]
-        if "next" not in body["links"]:
-            return seen
-        response = http.get(body["links"]["next"])
 
 
 def test_messages_templates_and_relationships(sdk, http):

@@ -8,6 +8,7 @@ import httpx
 import pytest
 from openapi_client.exceptions import ApiException
 
+from tests.e2e.paging import walk
 from tests.spec import assert_matches_spec
 
 
@@ -27,19 +28,6 @@ def error_of(response: httpx.Response, status: int, operation: str = "get_profil
     body = response.json()
     assert_matches_spec(operation, status, body)
     return body["errors"][0]
-
-
-def walk(http: httpx.Client, params: dict) -> list[dict]:
-    seen: list[dict] = []
-    response = http.get("/api/profiles", params=params)
-    while True:
-        assert response.status_code == 200, response.text
-        body = response.json()
-        assert_matches_spec("get_profiles", 200, body)
-        seen += body["data"]
-        if "next" not in body["links"]:
-            return seen
-        response = http.get(body["links"]["next"])
 
 
 # --------------------------------------------------------------------------- SDK round trip
@@ -159,18 +147,19 @@ def test_missing_profile_is_404(sdk):
 def test_filters_sorts_and_pages(sdk, http):
     made = [create(http, email=f"p{i}@list.io", external_id=f"E{i}") for i in range(5)]
     ids = [p["id"] for p in made]
-    everything = walk(http, {"page[size]": "2"})
+    everything = walk(http, "/api/profiles", {"page[size]": "2"}, operation="get_profiles")
     assert [p["id"] for p in everything] == sorted(ids)
-    by_email = walk(http, {"sort": "-email", "page[size]": "2"})
+    by_email = walk(http, "/api/profiles", {"sort": "-email", "page[size]": "2"}, operation="get_profiles")
     assert [p["attributes"]["email"] for p in by_email] == [f"p{i}@list.io" for i in reversed(range(5))]
-    assert [p["id"] for p in walk(http, {"sort": "created", "page[size]": "3"})] == ids
+    by_created = walk(http, "/api/profiles", {"sort": "created", "page[size]": "3"}, operation="get_profiles")
+    assert [p["id"] for p in by_created] == ids
 
     found = sdk.Profiles.get_profiles(filter="equals(email,'P3@list.io')")
     assert [p.id for p in found.data] == [ids[3]]
-    found = walk(http, {"filter": "any(external_id,['E1','E4'])"})
+    found = walk(http, "/api/profiles", {"filter": "any(external_id,['E1','E4'])"}, operation="get_profiles")
     assert sorted(p["id"] for p in found) == sorted([ids[1], ids[4]])
     first_created = made[0]["attributes"]["created"]
-    later = walk(http, {"filter": f"greater-than(created,{first_created})"})
+    later = walk(http, "/api/profiles", {"filter": f"greater-than(created,{first_created})"}, operation="get_profiles")
     assert ids[0] not in [p["id"] for p in later]
 
     # Prev link walks back.

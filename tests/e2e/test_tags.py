@@ -13,6 +13,7 @@ from openapi_client.exceptions import ApiException
 from menura.clock import SystemClock
 from menura.domain import tags as rules
 from menura.store import tags as store
+from tests.e2e.paging import walk
 from tests.spec import assert_matches_spec
 
 RESOURCES = [  # relationship, resource type, SDK: list ids, tag, untag
@@ -62,19 +63,6 @@ def error_of(response: httpx.Response, status: int) -> dict:
     body = response.json()
     assert_matches_spec("get_tags", status, body)
     return body["errors"][0]
-
-
-def walk(http: httpx.Client, path: str, params: dict) -> list[dict]:
-    """Every resource of a listing, following links.next to the end."""
-    seen: list[dict] = []
-    response = http.get(path, params=params)
-    while True:
-        assert response.status_code == 200, response.text
-        body = response.json()
-        seen += body["data"]
-        if "next" not in body["links"]:
-            return seen
-        response = http.get(body["links"]["next"])
 
 
 Registry = dict[tuple[str, str], set[str]]

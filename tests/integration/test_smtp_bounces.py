@@ -19,6 +19,7 @@ from menura.delivery.context import delivery_context
 from tests.conftest import free_port
 from tests.delivery_support import events_of, make_profile, profile_row
 from tests.e2e.test_tracking_pages import dsn_for
+from tests.integration.worker_process import wait_for
 
 
 @pytest.fixture
@@ -43,13 +44,6 @@ def bounce_listener(server):
     proc.wait(10)
 
 
-def wait_for(condition, timeout: float = 15.0) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not reached in time")
 
 
 def test_dsn_and_mailto_unsubscribe_over_smtp(server, account, bounce_listener):

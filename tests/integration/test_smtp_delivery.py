@@ -28,6 +28,7 @@ from menura.domain import consent
 from menura.store import delivery as store
 from tests.conftest import free_port
 from tests.delivery_support import SmtpSink, events_of, html_of, links_in, make_profile, profile_row, smtp_sink
+from tests.integration.worker_process import wait_for
 
 ATTRIBUTION = {"$message": "01SMTPMSG", "Campaign Name": "Launch"}
 
@@ -74,13 +75,6 @@ def jobs(account, people: list[tuple[str, str]], prefix: str, **kwargs: object) 
             for pid, email in people]
 
 
-def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not reached in time")
 
 
 def statuses(server, ids: list[str]) -> dict[str, str]:

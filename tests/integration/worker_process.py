@@ -15,7 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def wait_for(condition: Callable[[], bool], timeout: float, describe: Callable[[], str] = str) -> None:
+def wait_for(condition: Callable[[], bool], timeout: float = 20.0, describe: Callable[[], str] = str) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:

@@ -43,6 +43,7 @@ from menura.delivery import outcomes, tracking
 from menura.delivery.sms_billing import text_cost
 from menura.delivery.sms_flow import load_payload
 from menura.domain import campaigns as campaign_rules
+from menura.domain import segment_reports
 from menura.domain import tags as tag_rules
 from menura.domain.segment_reports import Timeframe
 from menura.jsonapi import errors
@@ -100,13 +101,7 @@ class Counts:
 
 
 def check_statistics(raw: Any) -> list[str]:
-    pointer = f"{ATTRIBUTES}/statistics"
-    if not isinstance(raw, list) or not raw:
-        raise errors.invalid("'statistics' must be a non-empty list.", pointer=pointer)
-    for index, item in enumerate(raw):
-        if item not in STATISTICS:
-            raise errors.invalid(f"'{item}' is not a valid statistic.", pointer=f"{pointer}/{index}")
-    return list(dict.fromkeys(raw))
+    return segment_reports.check_statistics(raw, STATISTICS)
 
 
 def check_group_by(raw: Any) -> list[str]:

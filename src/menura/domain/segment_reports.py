@@ -124,13 +124,14 @@ def check_length(frame: Timeframe, limit: timedelta, detail: str) -> None:
         raise errors.invalid(detail, pointer=f"{ATTRIBUTES}/timeframe")
 
 
-def check_statistics(raw: Any) -> list[str]:
+def check_statistics(raw: Any, allowed: Sequence[str] = STATISTICS) -> list[str]:
+    """The requested statistics, each once, in order (segment reports' by default)."""
     pointer = f"{ATTRIBUTES}/statistics"
     if not isinstance(raw, list) or not raw:
         raise errors.invalid("'statistics' must be a non-empty list.", pointer=pointer)
     for index, item in enumerate(raw):
-        if item not in STATISTICS:
-            raise errors.invalid(f"'{item}' is not a valid statistic; expected one of {', '.join(STATISTICS)}.",
+        if item not in allowed:
+            raise errors.invalid(f"'{item}' is not a valid statistic; expected one of {', '.join(allowed)}.",
                                  pointer=f"{pointer}/{index}")
     return list(dict.fromkeys(raw))
 

@@ -95,7 +95,7 @@ def retry_delay(base_seconds: float, attempts: int) -> timedelta:
 def blocked_profiles(conn: Connection, account_id: str, profile_ids: set[str], channel: str) -> dict[str, str]:
     """Profiles that may not receive marketing on `channel` now, with why (unsubscribed mid-send...)."""
     blocked: dict[str, str] = {}
-    for row in profile_store.profiles_by_ids(conn, account_id, profile_ids):
+    for row in profile_store.consent_rows(conn, account_id, profile_ids):
         if channel == "email" and row.email_suppression_reason is not None:
             blocked[row.id] = f"email suppressed ({row.email_suppression_reason})"
         elif channel == "email" and row.email_consent == consent.UNSUBSCRIBED:

@@ -13,6 +13,7 @@ URL per process (`transport_for`), so all threads share the pool.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -180,8 +181,7 @@ class SmtpTransport:
                     self._down_until = time.monotonic() + CIRCUIT_SECONDS
                     return SendOutcome(RELAY_DOWN, detail=f"cannot connect to the relay: {exc}")
                 try:
-                    errors, response = await client.sendmail(envelope.mail_from, [envelope.rcpt, *envelope.copies],
-                                                             envelope.data)
+                    errors, response = await _transaction(client, envelope)
                 except aiosmtplib.SMTPRecipientsRefused as exc:
                     self._release(client)
                     refused = next((r for r in exc.recipients if r.recipient == envelope.rcpt), exc.recipients[0])
@@ -218,6 +218,11 @@ class SmtpTransport:
                                  timeout=cfg.timeout)
         try:
             await client.connect()
+            if client.is_ehlo_or_helo_needed:
+                try:
+                    await client.ehlo()
+                except aiosmtplib.SMTPHeloError:
+                    await client.helo()
         except BaseException:
             client.close()  # e.g. connected, then AUTH refused: don't leave the session open
             raise
@@ -236,6 +241,30 @@ class SmtpTransport:
                 await client.quit()
             except (aiosmtplib.SMTPException, OSError):
                 client.close()
+
+
+async def _transaction(client: aiosmtplib.SMTP, envelope: Envelope) -> tuple[dict[str, aiosmtplib.SMTPResponse], str]:
+    """What `SMTP.sendmail` does (MAIL with SIZE, RCPT per address, DATA; RSET after a refusal), minus
+    its extra passes: sendmail parses every address twice and runs the line-ending regex over the
+    whole message once more just to measure it, and built messages have CRLF line endings already.
+    Returns (refused copies' replies by address, the DATA reply)."""
+    options = [f"SIZE={len(envelope.data)}"] if client.supports_extension("size") else []
+    refused: list[aiosmtplib.SMTPRecipientRefused] = []
+    try:
+        await client.mail(envelope.mail_from, options=options)
+        for address in (envelope.rcpt, *envelope.copies):
+            try:
+                await client.rcpt(address)
+            except aiosmtplib.SMTPRecipientRefused as exc:
+                refused.append(exc)
+        if len(refused) == 1 + len(envelope.copies):
+            raise aiosmtplib.SMTPRecipientsRefused(refused)
+        response = await client.data(envelope.data)
+    except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused):
+        with contextlib.suppress(ConnectionError, aiosmtplib.SMTPResponseException):
+            await client.rset()
+        raise
+    return {exc.recipient: aiosmtplib.SMTPResponse(exc.code, exc.message) for exc in refused}, response.message
 
 
 _transports: dict[str, SmtpTransport] = {}

@@ -59,12 +59,13 @@ def find_by_header_message_id(conn: Connection, header_message_id: str) -> Row[A
 
 def insert_messages(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> set[str]:
     """Insert new message rows; rows whose id already exists are left alone. Returns the inserted ids."""
-    inserted: set[str] = set()
-    for chunk in _chunks(list(rows)):
-        statement = (_insert(conn)(outbound_messages).values(list(chunk))
-                     .on_conflict_do_nothing(index_elements=["id"]).returning(outbound_messages.c.id))
-        inserted.update(conn.execute(statement).scalars())
-    return inserted
+    if not rows:
+        return set()
+    # An executemany (SQLAlchemy batches it into multi-row statements), compiled once and cached: a
+    # statement built with .values(rows) would be compiled anew for every batch.
+    statement = (_insert(conn)(outbound_messages).on_conflict_do_nothing(index_elements=["id"])
+                 .returning(outbound_messages.c.id))
+    return set(conn.execute(statement, [dict(row) for row in rows]).scalars())
 
 
 def update_message(conn: Connection, message_id: str, values: Mapping[str, Any]) -> None:

@@ -75,6 +75,17 @@ def profiles_by_ids(conn: Connection, account_id: str, ids: Iterable[str]) -> li
     return rows
 
 
+def consent_rows(conn: Connection, account_id: str, ids: Iterable[str]) -> list[Row[Any]]:
+    """Marketing consent and suppression of profiles by id (a delivery's last check before sending)."""
+    wanted = list(dict.fromkeys(ids))
+    columns = (profiles.c.id, profiles.c.email_consent, profiles.c.sms_consent, profiles.c.email_suppression_reason)
+    rows: list[Row[Any]] = []
+    for chunk in _chunks(wanted):
+        rows.extend(conn.execute(select(*columns).where(profiles.c.account_id == account_id,
+                                                        profiles.c.id.in_(chunk))).all())
+    return rows
+
+
 def existing_ids(conn: Connection, account_id: str, ids: Iterable[str]) -> set[str]:
     wanted = list(dict.fromkeys(ids))
     found: set[str] = set()

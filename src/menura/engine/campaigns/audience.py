@@ -122,10 +122,11 @@ def list_suppressed(conn: Connection, audience: Audience, profile_ids: Collectio
             if not (memberships.get(pid, set()) - suppressions[pid])}
 
 
-def eligible(conn: Connection, audience: Audience, channel: str, profile_ids: Sequence[str]
-             ) -> tuple[list[Row[Any]], dict[str, str]]:
-    """(profiles that may receive the campaign, in order; skipped id -> reason)."""
-    rows = store.profiles_for_send(conn, audience.account_id, profile_ids)
+def eligible(conn: Connection, audience: Audience, channel: str, profile_ids: Sequence[str], *,
+             full: bool = True) -> tuple[list[Row[Any]], dict[str, str]]:
+    """(profiles that may receive the campaign, in order; skipped id -> reason). Without `full` the
+    rows hold only what the check and scheduling read (`store.CHECK_COLUMNS`)."""
+    rows = store.profiles_for_send(conn, audience.account_id, profile_ids, full=full)
     skipped: dict[str, str] = {}
     ok: list[Row[Any]] = []
     for pid in profile_ids:

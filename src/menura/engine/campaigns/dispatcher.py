@@ -214,7 +214,7 @@ class Dispatcher:
         campaign = send.campaign
         with self.ctx.db.read() as conn:
             batch = audiences.next_batch(conn, send.audience, job.cursor, self.batch_size)
-            ok, skipped = audiences.eligible(conn, send.audience, campaign.channel, batch.ids)
+            ok, skipped = audiences.eligible(conn, send.audience, campaign.channel, batch.ids, full=False)
             due = schedule.due_times(conn, self.account_id, campaign.send_strategy, job.plan["facts"], ok,
                                      job.recipients, now)
         rows = [{"message_id": send.message.id, "profile_id": p.id, "account_id": self.account_id,

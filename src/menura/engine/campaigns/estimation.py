@@ -28,7 +28,7 @@ def estimate(ctx: WorkContext, account_id: str, campaign_id: str) -> int | None:
         with ctx.db.read() as conn:
             batch = audiences.next_batch(conn, audience, cursor, BATCH)
             if batch.ids:
-                ok, _ = audiences.eligible(conn, audience, campaign.channel, batch.ids)
+                ok, _ = audiences.eligible(conn, audience, campaign.channel, batch.ids, full=False)
                 count += len(ok)
         if batch.done:
             return count

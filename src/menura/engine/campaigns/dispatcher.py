@@ -213,7 +213,9 @@ class Dispatcher:
         now = self.ctx.now()
         campaign = send.campaign
         with self.ctx.db.read() as conn:
-            batch = audiences.next_batch(conn, send.audience, job.cursor, self.batch_size)
+            # A batch for every shard: planning one batch per round would let the other shards, which
+            # only deliver, run dry and wait for the planner between rounds.
+            batch = audiences.next_batch(conn, send.audience, job.cursor, self.batch_size * self.shards)
             ok, skipped = audiences.eligible(conn, send.audience, campaign.channel, batch.ids, full=False)
             due = schedule.due_times(conn, self.account_id, campaign.send_strategy, job.plan["facts"], ok,
                                      job.recipients, now)

@@ -19,6 +19,7 @@ from menura.domain.campaigns import RENDER_OPTION_DEFAULTS
 from menura.store import templates as template_store
 from menura.store import web_feeds as feed_store
 from menura.templating import CompiledTemplate, RenderEnv, compile_template, hybrid
+from menura.templating.engine import freeze_context
 
 OPT_OUT_LANGUAGE = "Reply STOP to opt out."
 INFO_LINK_LABEL = "Info:"
@@ -114,6 +115,8 @@ def email_for(prepared: PreparedEmail, campaign: Row[Any], message: Row[Any], pr
     if prepared.feeds:
         context["feeds"] = prepared.feeds
     context.update(template_rules.profile_context(profile_dict(profile)))
+    # Frozen once for the message's renders (HTML, subject, text, preview), which would each freeze it.
+    context = freeze_context(context)
     html = prepared.html.render(context, env)
     subject = _render(prepared.subject, context, env)
     # No text template: delivery writes the text part from the final (tracked) HTML.

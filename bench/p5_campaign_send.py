@@ -139,7 +139,7 @@ def run_send(url: str, size: int, args: argparse.Namespace, port: int, key: Path
         log = (log_dir / f"worker-{size}-{n}.log").open("wb")
         procs.append(subprocess.Popen([sys.executable, "-m", "menura.worker"], env=env, stdout=log, stderr=log))
     peak = 0.0
-    paused = 0.0
+    pauses: list[tuple[datetime, float]] = []  # (when a pause began, its seconds)
     next_sample = time.monotonic() + (sampler.every if sampler else 0)
     try:
         while True:
@@ -150,7 +150,7 @@ def run_send(url: str, size: int, args: argparse.Namespace, port: int, key: Path
             if any(p.poll() is not None for p in procs):
                 raise RuntimeError(f"a worker died; see {log_dir}")
             if sampler is not None and time.monotonic() >= next_sample:
-                paused += sampler.sample_while_paused(procs)
+                pauses.append((datetime.now(UTC), sampler.sample_while_paused(procs)))
                 next_sample = time.monotonic() + sampler.every
             time.sleep(0.5)
     finally:
@@ -158,7 +158,10 @@ def run_send(url: str, size: int, args: argparse.Namespace, port: int, key: Path
             peak = max(peak, _peak_rss_mb(p.pid))
             p.terminate()
             p.wait(30)
-    seconds = ((job.finished_at or datetime.now(UTC)) - job.started_at).total_seconds() - paused
+    finished = job.finished_at or datetime.now(UTC)
+    # Only the part of a pause before the job finished was taken out of its time.
+    paused = sum(min(length, max(0.0, (finished - began).total_seconds())) for began, length in pauses)
+    seconds = (finished - job.started_at).total_seconds() - paused
     return {"sent": job.sent, "rate": job.sent / seconds, "seconds": seconds, "peak_mb": peak}
 
 
@@ -264,8 +267,8 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str, str, str, str]]:
              f"{args.connections} conns, {args.workers} worker(s)",
              f"{args.size:,} recipients, ~{len(sampler.message) // 1024} KB",
              f"{main_run['rate']:,.0f} msgs/s; worker peak RSS {rss}",
-             f"{sampler.rate:,.0f} msgs/s raw SMTP, pre-rendered ({sampler.sent:,} messages sampled during the "
-             f"send)", f"{main_run['rate'] / sampler.rate:.2f}")]
+             f"{sampler.rate:,.0f} msgs/s raw SMTP, pre-rendered ({sampler.sent:,} messages sampled before and "
+             f"during the send)", f"{main_run['rate'] / sampler.rate:.2f}")]
     print(f"machine: {os.cpu_count()} cores, {datetime.now(UTC).date().isoformat()}")
     print_table(rows)
     return rows

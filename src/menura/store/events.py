@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Connection,
     Row,
@@ -32,6 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
 
+from menura.store import planner_stats
 from menura.store.db import json_text
 from menura.store.event_tables import (
     event_bulk_jobs,
@@ -122,27 +124,41 @@ def sqlite_datetime(value: datetime) -> str:
 
 # Below this many rows a plain INSERT beats the COPY detour.
 COPY_THRESHOLD = 50
-_COLUMNS = [c.name for c in events.columns]
 
 
 def _insert_events_by_copy(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
-    """PostgreSQL: COPY the batch into a session-local staging table, then one INSERT ... SELECT
-    ... ON CONFLICT DO NOTHING RETURNING. COPY is PostgreSQL's fastest load path, and one statement
-    moves the batch whatever its size."""
-    conn.exec_driver_sql("CREATE TEMP TABLE IF NOT EXISTS events_load (LIKE events INCLUDING DEFAULTS) "
+    return insert_by_copy(conn, events, rows, "ON CONFLICT (profile_id, metric_id, unique_id) DO NOTHING")
+
+
+def insert_by_copy(conn: Connection, table: Any, rows: Sequence[dict[str, Any]], on_conflict: str) -> set[str]:
+    """PostgreSQL: COPY rows (all with the same keys) into a session-local copy of `table`, then
+    one INSERT ... SELECT ... `on_conflict` RETURNING id; returns the ids inserted. COPY is
+    PostgreSQL's fastest load path and formats rows in C; one short statement then moves the batch
+    whatever its size (a multi-row VALUES statement of a few thousand parameters is parsed again
+    by the driver on every batch)."""
+    names = list(rows[0])
+    json_columns = {name for name in names if isinstance(table.c[name].type, JSON)}
+    load = f"{table.name}_load"
+    conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS {load} (LIKE {table.name} INCLUDING DEFAULTS) "
                          "ON COMMIT DELETE ROWS")
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    columns = ", ".join(_COLUMNS)
-    with cursor.copy(f"COPY events_load ({columns}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row([json_text(row["properties"]) if name == "properties"
-                            else row[name] for name in _COLUMNS])
-    # Duplicates inside the batch conflict with the copy inserted first, which is kept.
-    result = conn.exec_driver_sql(
-        f"INSERT INTO events ({columns}) SELECT {columns} FROM events_load "
-        "ON CONFLICT (profile_id, metric_id, unique_id) DO NOTHING RETURNING id")
-    inserted = {row[0] for row in result}
-    conn.exec_driver_sql("TRUNCATE events_load")
+    columns = ", ".join(names)
+    try:
+        with cursor.copy(f"COPY {load} ({columns}) FROM STDIN") as copy:
+            if json_columns:
+                for row in rows:
+                    copy.write_row([json_text(row[name]) if name in json_columns and row[name] is not None
+                                    else row[name] for name in names])
+            else:
+                for row in rows:
+                    copy.write_row([row[name] for name in names])
+        # Duplicates inside the batch conflict with the copy inserted first, which is kept.
+        cursor.execute(f"INSERT INTO {table.name} ({columns}) SELECT {columns} FROM {load} {on_conflict} "
+                       "RETURNING id")
+        inserted = {found for (found,) in cursor.fetchall()}
+        cursor.execute(f"TRUNCATE {load}")
+    finally:
+        cursor.close()
     return inserted
 
 
@@ -185,10 +201,19 @@ def insert_new_profiles(conn: Connection, rows: Sequence[dict[str, Any]]) -> set
     inserted: set[str] = set()
     if not rows:
         return inserted
-    stmt = _dialect_insert(conn, profiles).on_conflict_do_nothing().returning(profiles.c.id)
-    for start in range(0, len(rows), 500):
-        inserted.update(conn.execute(stmt, list(rows[start:start + 500])).scalars())
+    if conn.dialect.name == "postgresql" and len(rows) >= COPY_THRESHOLD and _same_keys(rows):
+        inserted = insert_by_copy(conn, profiles, rows, "ON CONFLICT DO NOTHING")
+    else:
+        stmt = _dialect_insert(conn, profiles).on_conflict_do_nothing().returning(profiles.c.id)
+        for start in range(0, len(rows), 500):
+            inserted.update(conn.execute(stmt, list(rows[start:start + 500])).scalars())
+    planner_stats.note_rows_added(conn, "profiles", len(inserted))
     return inserted
+
+
+def _same_keys(rows: Sequence[dict[str, Any]]) -> bool:
+    keys = rows[0].keys()
+    return all(row.keys() == keys for row in rows)
 
 
 def find_event_ids_by_unique_id(conn: Connection, profile_id: str, metric_id: str, unique_id: str) -> str | None:

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, Select, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from menura.store import planner_stats
 from menura.store.list_tables import (
     profile_bulk_job_errors,
     profile_bulk_job_inputs,
@@ -119,6 +120,7 @@ def insert_profiles(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
 
     if rows:
         conn.execute(insert(profiles), list(rows))
+        planner_stats.note_rows_added(conn, "profiles", len(rows))
 
 
 # --------------------------------------------------------------------------- segments (bulk suppression)

@@ -168,9 +168,16 @@ def discover_properties(conn: Connection, account_id: str,
     candidates: dict[str, dict[str, Any]] = {}
     db = _db(conn)
     ids: dict[tuple[str, str], str | None] = {}  # (metric, name) -> property id; None when known
+    # (metric, names...) of events whose every property is known: the next event of that shape
+    # (most of a batch) is skipped without a look at its properties.
+    settled: set[tuple[str, ...]] = set()
     with _cache_lock:
         known = _known_properties
         for metric_id, properties in observed:
+            shape = (metric_id, *properties)
+            if shape in settled:
+                continue
+            all_known = True
             for name, value in properties.items():
                 pair = (metric_id, name)
                 if pair in ids:
@@ -183,6 +190,7 @@ def discover_properties(conn: Connection, account_id: str,
                         ids[pair] = None
                         continue
                     ids[pair] = pid
+                all_known = False
                 entry = candidates.get(pid)
                 if entry is None:
                     kind = inferred_type(value)
@@ -195,6 +203,8 @@ def discover_properties(conn: Connection, account_id: str,
                 sample = _sample(value)
                 if sample is not None and len(samples) < SAMPLE_VALUES and sample not in samples:
                     samples.append(sample)
+            if all_known:
+                settled.add(shape)
     if not candidates:
         return
     existing = store.existing_property_ids(conn, candidates)

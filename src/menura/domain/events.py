@@ -9,7 +9,7 @@ worker ends up here too, in batches (`record_events`).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -182,8 +182,10 @@ def new_event_ids(count: int) -> list[str]:
     return ids.ulids(count)
 
 
-def record_events(conn: Connection, account_id: str, batch: Sequence[NewEvent], now: datetime) -> list[str | None]:
-    """Record a batch of one account's events; per event, its new id or None when de-duplicated."""
+def record_events(conn: Connection, account_id: str, batch: Sequence[NewEvent], now: datetime, *,
+                  new_profiles: Collection[str] = frozenset()) -> list[str | None]:
+    """Record a batch of one account's events; per event, its new id or None when de-duplicated.
+    `new_profiles`: profiles created in this transaction, which have no recorded events yet."""
     if not batch:
         return []
     metric_ids = metric_rules.ensure_metrics(conn, account_id, {(e.metric_name, e.service) for e in batch}, now)
@@ -202,7 +204,7 @@ def record_events(conn: Connection, account_id: str, batch: Sequence[NewEvent], 
             "unique_id": item.unique_id,
             "received_at": now,
         })
-    inserted = store.insert_events(conn, rows)
+    inserted = store.insert_events(conn, rows, new_profiles=new_profiles)
     recorded = [row for row in rows if row["id"] in inserted]
     if recorded:
         metric_rules.discover_properties(conn, account_id,

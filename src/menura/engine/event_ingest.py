@@ -230,7 +230,9 @@ def _remove_drained_segments(db: Any, directory: Path) -> None:
 
 def _record_account(conn: Connection, account_id: str, items: Sequence[tuple[Any, IntakeEntry]], now: datetime,
                     outcomes: dict[str, JobOutcome], *, careful: bool) -> int:
-    resolved = _resolve_profiles(conn, account_id, [entry for _row, entry in items], now, careful=careful)
+    created: set[str] = set()
+    resolved = _resolve_profiles(conn, account_id, [entry for _row, entry in items], now, careful=careful,
+                                 created=created)
     batch: list[event_rules.NewEvent] = []
     count = 0
     for row, entry in items:
@@ -247,7 +249,7 @@ def _record_account(conn: Connection, account_id: str, items: Sequence[tuple[Any
                 unique_id=ev.unique_id, service=ev.service, backfill=ev.backfill))
         if outcome is not None:
             outcome.completed += len(entry.events)
-    event_rules.record_events(conn, account_id, batch, now)
+    event_rules.record_events(conn, account_id, batch, now, new_profiles=created)
     return count
 
 
@@ -256,12 +258,13 @@ def _profile_key(entry: IntakeEntry) -> bytes:
 
 
 def _resolve_profiles(conn: Connection, account_id: str, entries: Sequence[IntakeEntry], now: datetime, *,
-                      careful: bool) -> dict[bytes, str | Exception]:
+                      careful: bool, created: set[str]) -> dict[bytes, str | Exception]:
     """Profile id (or the error that rejects it) per distinct profile payload of the batch.
 
     The common shape, one identifier and nothing else ("this email did that"), is looked up for the
     whole batch in one query per identifier kind; a profile found that way has nothing to update.
     Everything else, and every profile not found, goes through the profiles area's resolve_profile.
+    Profiles created by the one insert are added to `created`.
     """
     out: dict[bytes, str | Exception] = {}
     pending: dict[bytes, tuple[IntakeEntry, Any]] = {}
@@ -284,7 +287,7 @@ def _resolve_profiles(conn: Connection, account_id: str, entries: Sequence[Intak
         if single is not None:
             by_identifier[single[0]][single[1]].append(key)
     if by_identifier:
-        _resolve_by_identifier(conn, account_id, by_identifier, pending, out, now)
+        created.update(_resolve_by_identifier(conn, account_id, by_identifier, pending, out, now))
     resolve = profile_resolver()
     for key, (entry, data) in pending.items():
         try:
@@ -324,10 +327,12 @@ def _profile_input(key: bytes, entry: IntakeEntry) -> Any:
 
 def _resolve_by_identifier(conn: Connection, account_id: str, by_identifier: dict[str, dict[str, list[bytes]]],
                            pending: dict[bytes, tuple[IntakeEntry, Any]], out: dict[bytes, str | Exception],
-                           now: datetime) -> None:
+                           now: datetime) -> set[str]:
     """Single-identifier profiles, a query per identifier kind: found by the identifier (or, for an
-    email, as a profile's additional address), else created together in one insert. What a
-    concurrent writer created first is left to resolve_profile."""
+    email, as a profile's additional address), else created together in one insert (their ids are
+    returned). What a concurrent writer created first is left to resolve_profile."""
+    created: set[str] = set()
+
     def settle(values: dict[str, list[bytes]], found: dict[str, str]) -> None:
         for value, pid in found.items():
             for key in values.pop(value, []):
@@ -340,10 +345,21 @@ def _resolve_by_identifier(conn: Connection, account_id: str, by_identifier: dic
             settle(values, store.find_ids_by_secondary_email(conn, account_id, list(values)))
         if not values:
             continue
-        rows = {value: profiles.new_profile_values(account_id, pending[keys[0]][1], now)
-                for value, keys in values.items()}
-        created = store.insert_new_profiles(conn, list(rows.values()))
-        settle(values, {value: row["id"] for value, row in rows.items() if row["id"] in created})
+        rows = {value: _new_profile_row(account_id, *pending[keys[0]], now) for value, keys in values.items()}
+        inserted = store.insert_new_profiles(conn, list(rows.values()))
+        created |= inserted
+        settle(values, {value: row["id"] for value, row in rows.items() if row["id"] in inserted})
+    return created
+
+
+def _new_profile_row(account_id: str, entry: IntakeEntry, data: Any, now: datetime) -> dict[str, Any]:
+    """A new profile's row with its last event date already set from the entry's events (all of
+    which will be recorded: a new profile has none to de-duplicate against); recording them then
+    has no date to move, where an update of a just-inserted row would rewrite it and its indexes."""
+    row = profiles.new_profile_values(account_id, data, now)
+    times = [ev.time for ev in entry.events]
+    row["last_event_date"] = datetime.fromtimestamp(max(times), UTC) if times else None
+    return row
 
 
 def _single_identifier(data: Any) -> tuple[str, str] | None:

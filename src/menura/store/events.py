@@ -6,7 +6,7 @@ timestamp, a JSON property as JSON text), so no SQL dialect knowledge leaks out 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -54,11 +54,19 @@ def _dialect_insert(conn: Connection, table: Any) -> Any:
 # --- events --------------------------------------------------------------------------------------
 
 
-def insert_events(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
+def insert_events(conn: Connection, rows: Sequence[dict[str, Any]], *,
+                  new_profiles: Collection[str] = frozenset()) -> set[str]:
     """Insert events, skipping any whose (profile, metric, unique_id) is already recorded (also
-    within `rows`: the first wins). Returns the ids actually inserted."""
+    within `rows`: the first wins). Returns the ids actually inserted. `new_profiles` were created
+    in this transaction: no event of theirs can be recorded already (nobody else sees them yet)."""
     if conn.dialect.name == "postgresql" and len(rows) >= COPY_THRESHOLD:
-        return _insert_events_by_copy(conn, rows)
+        if not new_profiles:
+            return _insert_events_by_copy(conn, rows)
+        fresh, others = _first_of_new_profiles(rows, new_profiles)
+        inserted = _copy_into_events(conn, fresh) if fresh else set()
+        if others:
+            inserted |= insert_events(conn, others)
+        return inserted
     if conn.dialect.name == "sqlite":
         return _insert_events_sqlite(conn, rows)
     inserted: set[str] = set()
@@ -126,6 +134,32 @@ COPY_THRESHOLD = 50
 
 def _insert_events_by_copy(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
     return insert_by_copy(conn, events, rows, "ON CONFLICT (profile_id, metric_id, unique_id) DO NOTHING")
+
+
+def _first_of_new_profiles(rows: Sequence[dict[str, Any]], new_profiles: Collection[str]) -> tuple[
+        list[dict[str, Any]], list[dict[str, Any]]]:
+    """(events of new profiles, the first of each (profile, metric, unique_id) only; the rest)."""
+    fresh: dict[tuple[str, str, str | None], dict[str, Any]] = {}
+    others: list[dict[str, Any]] = []
+    for row in rows:
+        if row["profile_id"] in new_profiles and row["unique_id"] is not None:  # NULLs never conflict
+            fresh.setdefault((row["profile_id"], row["metric_id"], row["unique_id"]), row)
+        else:
+            others.append(row)
+    return list(fresh.values()), others
+
+
+def _copy_into_events(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
+    """COPY straight into `events`: for rows that cannot conflict with anything recorded."""
+    names = list(rows[0])
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        with cursor.copy(f"COPY events ({', '.join(names)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([json_text(row[name]) if name == "properties" else row[name] for name in names])
+    finally:
+        cursor.close()
+    return {row["id"] for row in rows}
 
 
 def insert_by_copy(conn: Connection, table: Any, rows: Sequence[dict[str, Any]], on_conflict: str) -> set[str]:

@@ -145,7 +145,7 @@ def _expand(conn: Connection, staged: Sequence[tuple[Any, list[IntakeEntry]]], n
 # --- intake log (embedded SQLite servers) ------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: one is made per record, and a frozen __init__ costs more
 class _LoggedRow:
     """An intake log record in the shape of a staging row."""
 
@@ -312,13 +312,15 @@ _INPUTS_MAX = 50_000
 
 
 def _profile_input(key: bytes, entry: IntakeEntry) -> Any:
-    if entry.normalized:  # one identifier, validated and normalized when the request was accepted
-        ((name, value),) = entry.profile.items()
-        return profiles.ProfileInput(**{name: value}, given=frozenset({name}))
+    key = key + (b"\x01" if entry.normalized else b"\x00")  # the two kinds are built differently
     data = _inputs.get(key)
     if data is None:
-        data = profiles.profile_input_from_attributes(dict(entry.profile), meta=entry.meta,
-                                                      profile_id=entry.profile_id)
+        if entry.normalized:  # one identifier, validated and normalized when the request was accepted
+            ((name, value),) = entry.profile.items()
+            data = profiles.ProfileInput(**{name: value}, given=frozenset({name}))
+        else:
+            data = profiles.profile_input_from_attributes(dict(entry.profile), meta=entry.meta,
+                                                          profile_id=entry.profile_id)
         _inputs[key] = data
         if len(_inputs) > _INPUTS_MAX:
             _inputs.popitem(last=False)

@@ -178,10 +178,6 @@ def record_event(conn: Connection, *, account_id: str, profile_id: str, metric_n
     return existing
 
 
-def new_event_ids(count: int) -> list[str]:
-    return ids.ulids(count)
-
-
 def record_events(conn: Connection, account_id: str, batch: Sequence[NewEvent], now: datetime, *,
                   new_profiles: Collection[str] = frozenset()) -> list[str | None]:
     """Record a batch of one account's events; per event, its new id or None when de-duplicated.
@@ -190,7 +186,7 @@ def record_events(conn: Connection, account_id: str, batch: Sequence[NewEvent], 
         return []
     metric_ids = metric_rules.ensure_metrics(conn, account_id, {(e.metric_name, e.service) for e in batch}, now)
     rows: list[dict[str, Any]] = []
-    for item, event_id in zip(batch, new_event_ids(len(batch)), strict=True):
+    for item, event_id in zip(batch, ids.ulids(len(batch)), strict=True):
         rows.append({
             "id": event_id,
             "account_id": account_id,

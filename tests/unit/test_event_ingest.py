@@ -153,6 +153,9 @@ def test_a_large_batch_of_new_and_known_profiles_is_recorded_once_each(scratch):
     assert (sample.properties, sample.location, sample.email_consent) == ({}, None, "NEVER_SUBSCRIBED")
     assert sample.created == sample.updated and sample.created.tzinfo is not None
     assert rows["known@example.com"].last_event_date == datetime.fromtimestamp(base + 1, UTC)
+    with db.read() as conn:  # stored as SQLAlchemy's JSON type stores None: JSON null, not SQL NULL
+        assert conn.execute(select(func.count()).select_from(profiles).where(profiles.c.location.is_(None))
+                            ).scalar_one() == 0
 
 
 def test_many_batches_are_drained_exactly_once(scratch):

@@ -177,10 +177,9 @@ def insert_by_copy(conn: Connection, table: Any, rows: Sequence[dict[str, Any]],
     columns = ", ".join(names)
     try:
         with cursor.copy(f"COPY {load} ({columns}) FROM STDIN") as copy:
-            if json_columns:
+            if json_columns:  # None too becomes JSON null, as SQLAlchemy's JSON type stores it
                 for row in rows:
-                    copy.write_row([json_text(row[name]) if name in json_columns and row[name] is not None
-                                    else row[name] for name in names])
+                    copy.write_row([json_text(row[name]) if name in json_columns else row[name] for name in names])
             else:
                 for row in rows:
                     copy.write_row([row[name] for name in names])

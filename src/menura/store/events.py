@@ -79,7 +79,9 @@ def insert_events(conn: Connection, rows: Sequence[dict[str, Any]], *,
     return inserted
 
 
-# Rows per multi-row INSERT on SQLite (10 parameters a row; SQLite allows 32,766 since 3.32).
+# Bound parameters per SQLite statement (SQLite allows 32,766 since 3.32), and rows per multi-row
+# INSERT of events (10 parameters a row).
+SQLITE_MAX_PARAMETERS = 32_000
 SQLITE_ROWS_PER_INSERT = 1000
 
 
@@ -151,15 +153,22 @@ def _first_of_new_profiles(rows: Sequence[dict[str, Any]], new_profiles: Collect
 
 def _copy_into_events(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
     """COPY straight into `events`: for rows that cannot conflict with anything recorded."""
+    _copy_rows(conn, "events", events, rows)
+    return {row["id"] for row in rows}
+
+
+def _copy_rows(conn: Connection, target: str, table: Any, rows: Sequence[dict[str, Any]]) -> None:
+    """COPY rows (all with the same keys) into `target`, shaped like `table`. JSON columns go as JSON
+    text, None too as JSON null (as SQLAlchemy's JSON type stores it)."""
     names = list(rows[0])
+    json_columns = {name for name in names if isinstance(table.c[name].type, JSON)}
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
-        with cursor.copy(f"COPY events ({', '.join(names)}) FROM STDIN") as copy:
+        with cursor.copy(f"COPY {target} ({', '.join(names)}) FROM STDIN") as copy:
             for row in rows:
-                copy.write_row([json_text(row[name]) if name == "properties" else row[name] for name in names])
+                copy.write_row([json_text(row[name]) if name in json_columns else row[name] for name in names])
     finally:
         cursor.close()
-    return {row["id"] for row in rows}
 
 
 def insert_by_copy(conn: Connection, table: Any, rows: Sequence[dict[str, Any]], on_conflict: str) -> set[str]:
@@ -168,21 +177,13 @@ def insert_by_copy(conn: Connection, table: Any, rows: Sequence[dict[str, Any]],
     PostgreSQL's fastest load path and formats rows in C; one short statement then moves the batch
     whatever its size (a multi-row VALUES statement of a few thousand parameters is parsed again
     by the driver on every batch)."""
-    names = list(rows[0])
-    json_columns = {name for name in names if isinstance(table.c[name].type, JSON)}
     load = f"{table.name}_load"
     conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS {load} (LIKE {table.name} INCLUDING DEFAULTS) "
                          "ON COMMIT DELETE ROWS")
+    _copy_rows(conn, load, table, rows)
+    columns = ", ".join(rows[0])
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    columns = ", ".join(names)
     try:
-        with cursor.copy(f"COPY {load} ({columns}) FROM STDIN") as copy:
-            if json_columns:  # None too becomes JSON null, as SQLAlchemy's JSON type stores it
-                for row in rows:
-                    copy.write_row([json_text(row[name]) if name in json_columns else row[name] for name in names])
-            else:
-                for row in rows:
-                    copy.write_row([row[name] for name in names])
         # Duplicates inside the batch conflict with the copy inserted first, which is kept.
         cursor.execute(f"INSERT INTO {table.name} ({columns}) SELECT {columns} FROM {load} {on_conflict} "
                        "RETURNING id")
@@ -271,9 +272,6 @@ def _insert_rows_sqlite(conn: Connection, table: Any, rows: Sequence[dict[str, A
     finally:
         cursor.close()
     return inserted
-
-
-SQLITE_MAX_PARAMETERS = 32_000
 
 
 def _same_keys(rows: Sequence[dict[str, Any]]) -> bool:
